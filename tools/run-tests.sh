@@ -2,11 +2,12 @@
 # run-tests.sh BUILD - runs every cmocka suite in BUILD/tests from the repo
 # root, prints each suite's result and ends with one line "N passed, N failed"
 # over all suites. A suite that crashes or exits non-zero without reporting
-# counts its failure. Exit status is non-zero on any failure.
+# counts its failure. Skipped tests are reported, never counted as passed. Exit status is non-zero on any failure.
 set -uo pipefail
 build=${1:-build}
 passed=0
 failed=0
+skipped=0
 crashed=()
 logdir=$build/test-logs
 mkdir -p "$logdir"
@@ -18,6 +19,8 @@ for bin in "$build"/tests/test_*; do
     rc=$?
     p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')
     f=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$log" | awk '{s+=$(NF-1)} END {print s+0}')
+    k=$(grep -oE '^\[  SKIPPED \] [0-9]+ test' "$log" | awk '{s+=$(NF-1)} END {print s+0}')
+    skipped=$((skipped + k))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         crashed+=("$name (exit $rc)")
@@ -28,9 +31,14 @@ for bin in "$build"/tests/test_*; do
         echo "FAIL $name: $p passed, $f failed (log: $log)"
         grep -E '^\[  (FAILED|ERROR) \]|error:|ERROR|Sanitizer|runtime error' "$log" | head -20 | sed 's/^/    /'
     else
-        echo "ok   $name: $p passed"
+        echo "ok   $name: $p passed$([ "$k" -gt 0 ] && echo ", $k skipped")"
     fi
 done
 for c in "${crashed[@]}"; do echo "crashed: $c"; done
-echo "$passed passed, $failed failed"
+# skipped tests are not counted as passed
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
