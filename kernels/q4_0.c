@@ -1,0 +1,102 @@
+/*
+ * q4_0.c - scalar reference kernels for q4_0: blocks of 32 weights stored as
+ * 4-bit codes c (0..15) with one fp16 scale d, w = d*(c - 8). Byte j of qs
+ * holds weight j in its low nibble and weight j+16 in its high nibble.
+ * Activations for vec_dot are q8_0.
+ *
+ * Quantizer (ggml's quantize_row_q4_0_ref): max = the value of largest
+ * magnitude (the first one on ties), d = max / -8, c = min(15, trunc(x/d +
+ * 8.5)) with x/d computed as x * (1/d) (0 when d is 0); d stored as fp16 of
+ * the float d. The sign flip makes the extreme value map to code 0 (-8).
+ *
+ * vec_dot q4_0 . q8_0 - the accumulation order every ISA level reproduces:
+ *   sumf = 0.0f
+ *   for each block b, in order:
+ *     sumi = sum_{j<32} (c_j - 8) * y.qs[j]                (int32, exact)
+ *     sumf = sumf + (float)sumi * (fp16(x.d) * fp16(y.d))  (scale product
+ *            rounded, then the product with sumi, then the add)
+ *   *s = sumf
+ * Separate float multiply and add, no FMA. Because sumi is exact, SIMD code
+ * may form it in any order; the per-block scale products may be computed in
+ * vector lanes (elementwise products round identically), but the adds into
+ * sumf must happen one block at a time in block order.
+ */
+#include <math.h>
+
+#include "kernels/fp16.h"
+#include "kernels/kernels.h"
+
+/* ggml's MIN(hi, (int8_t)v) for the v >= 0 that finite input produces, made
+ * defined for every input (NaN from non-finite input gives 0). */
+static inline uint8_t truncate_code(float v, int hi)
+{
+    if (!(v > 0.0f))
+        return 0;
+    return v < (float)hi ? (uint8_t)v : (uint8_t)hi;
+}
+
+static void quantize_row_q4_0_ref(const float *x, void *vy, int64_t n)
+{
+    block_q4_0 *y = vy;
+    const int64_t nb = n / QK4_0;
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xb = x + i * QK4_0;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK4_0; j++) {
+            if (amax < fabsf(xb[j])) {
+                amax = fabsf(xb[j]);
+                max = xb[j];
+            }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = quarry_fp32_to_fp16(d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            const uint8_t lo = truncate_code(xb[j] * id + 8.5f, 15);
+            const uint8_t hi = truncate_code(xb[j + QK4_0 / 2] * id + 8.5f, 15);
+            y[i].qs[j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}
+
+static void dequantize_row_q4_0(const void *vx, float *y, int64_t n)
+{
+    const block_q4_0 *x = vx;
+    const int64_t nb = n / QK4_0;
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = quarry_fp16_to_fp32(x[i].d);
+        float *yb = y + i * QK4_0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            yb[j] = (float)((x[i].qs[j] & 0x0F) - 8) * d;
+            yb[j + QK4_0 / 2] = (float)((x[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void vec_dot_q4_0_q8_0(int n, float *s, const void *vx, const void *vy)
+{
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / QK4_0;
+    float sumf = 0.0f;
+    for (int i = 0; i < nb; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            sumi += ((x[i].qs[j] & 0x0F) - 8) * (int32_t)y[i].qs[j];
+            sumi += ((x[i].qs[j] >> 4) - 8) * (int32_t)y[i].qs[j + QK4_0 / 2];
+        }
+        const float d = quarry_fp16_to_fp32(x[i].d) * quarry_fp16_to_fp32(y[i].d);
+        sumf = sumf + (float)sumi * d;
+    }
+    *s = sumf;
+}
+
+void quarry_kernels_q4_0_scalar(struct quarry_type_traits *table)
+{
+    struct quarry_type_traits *t = &table[QUARRY_TYPE_Q4_0];
+    t->to_float = dequantize_row_q4_0;
+    t->from_float_ref = quantize_row_q4_0_ref;
+    t->from_float = quantize_row_q4_0_ref;
+    t->vec_dot = vec_dot_q4_0_q8_0;
+    t->vec_dot_type = QUARRY_TYPE_Q8_0;
+}

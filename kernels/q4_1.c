@@ -1,0 +1,109 @@
+/*
+ * q4_1.c - scalar reference kernels for q4_1: blocks of 32 weights stored as
+ * 4-bit codes c (0..15) with an fp16 scale d and an fp16 minimum m,
+ * w = d*c + m. Byte j of qs holds weight j in its low nibble and weight j+16
+ * in its high nibble. Activations for vec_dot are q8_1 (whose s = d*sum(q)
+ * applies the minimum without touching every weight).
+ *
+ * Quantizer (ggml's quantize_row_q4_1_ref): min and max over the block,
+ * d = (max - min) / 15, c = min(15, trunc((x - min)/d + 0.5)) with /d
+ * computed as * (1/d) (0 when d is 0); d and min stored as fp16 of the
+ * float values.
+ *
+ * vec_dot q4_1 . q8_1 - the accumulation order every ISA level reproduces:
+ *   sumf = 0.0f
+ *   for each block b, in order:
+ *     sumi = sum_{j<32} c_j * y.qs[j]                       (int32, exact)
+ *     t    = (float)sumi * (fp16(x.d) * fp16(y.d))          (two roundings)
+ *     t    = t + fp16(x.m) * fp16(y.s)                      (product, add)
+ *     sumf = sumf + t
+ *   *s = sumf
+ * Separate float multiplies and adds, no FMA. Because sumi is exact, SIMD
+ * code may form it in any order; the per-block products may be computed in
+ * vector lanes (elementwise operations round identically), but the adds into
+ * sumf must happen one block at a time in block order.
+ */
+#include <float.h>
+#include <math.h>
+
+#include "kernels/fp16.h"
+#include "kernels/kernels.h"
+
+/* ggml's MIN(hi, (int8_t)v) for the v >= 0 that finite input produces, made
+ * defined for every input (NaN from non-finite input gives 0). */
+static inline uint8_t truncate_code(float v, int hi)
+{
+    if (!(v > 0.0f))
+        return 0;
+    return v < (float)hi ? (uint8_t)v : (uint8_t)hi;
+}
+
+static void quantize_row_q4_1_ref(const float *x, void *vy, int64_t n)
+{
+    block_q4_1 *y = vy;
+    const int64_t nb = n / QK4_1;
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xb = x + i * QK4_1;
+        float min = FLT_MAX, max = -FLT_MAX;
+        for (int j = 0; j < QK4_1; j++) {
+            if (xb[j] < min)
+                min = xb[j];
+            if (xb[j] > max)
+                max = xb[j];
+        }
+        const float d = (max - min) / 15.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = quarry_fp32_to_fp16(d);
+        y[i].m = quarry_fp32_to_fp16(min);
+        for (int j = 0; j < QK4_1 / 2; j++) {
+            const uint8_t lo = truncate_code((xb[j] - min) * id + 0.5f, 15);
+            const uint8_t hi = truncate_code((xb[j + QK4_1 / 2] - min) * id + 0.5f, 15);
+            y[i].qs[j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}
+
+static void dequantize_row_q4_1(const void *vx, float *y, int64_t n)
+{
+    const block_q4_1 *x = vx;
+    const int64_t nb = n / QK4_1;
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = quarry_fp16_to_fp32(x[i].d);
+        const float m = quarry_fp16_to_fp32(x[i].m);
+        float *yb = y + i * QK4_1;
+        for (int j = 0; j < QK4_1 / 2; j++) {
+            yb[j] = (float)(x[i].qs[j] & 0x0F) * d + m;
+            yb[j + QK4_1 / 2] = (float)(x[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void vec_dot_q4_1_q8_1(int n, float *s, const void *vx, const void *vy)
+{
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int nb = n / QK4_1;
+    float sumf = 0.0f;
+    for (int i = 0; i < nb; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < QK4_1 / 2; j++) {
+            sumi += (x[i].qs[j] & 0x0F) * (int32_t)y[i].qs[j];
+            sumi += (x[i].qs[j] >> 4) * (int32_t)y[i].qs[j + QK4_1 / 2];
+        }
+        const float d = quarry_fp16_to_fp32(x[i].d) * quarry_fp16_to_fp32(y[i].d);
+        float t = (float)sumi * d;
+        t = t + quarry_fp16_to_fp32(x[i].m) * quarry_fp16_to_fp32(y[i].s);
+        sumf = sumf + t;
+    }
+    *s = sumf;
+}
+
+void quarry_kernels_q4_1_scalar(struct quarry_type_traits *table)
+{
+    struct quarry_type_traits *t = &table[QUARRY_TYPE_Q4_1];
+    t->to_float = dequantize_row_q4_1;
+    t->from_float_ref = quantize_row_q4_1_ref;
+    t->from_float = quantize_row_q4_1_ref;
+    t->vec_dot = vec_dot_q4_1_q8_1;
+    t->vec_dot_type = QUARRY_TYPE_Q8_1;
+}

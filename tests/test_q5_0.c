@@ -1,0 +1,67 @@
+/*
+ * test_q5_0.c - q5_0 kernels: the standard kernel checks (tests/kernelcheck.h:
+ * ggml golden data, every ISA level against scalar, test-quantize-fns error
+ * bounds), a block worked out by hand, and vec_dot against the exact dot
+ * product of the dequantized rows.
+ */
+#include "tests/kernelcheck.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels/fp16.h"
+
+/* x_j = j - 16: the largest magnitude is x_0 = -16, so d = -16 / -16 = 1 and
+ * code c_j = trunc(x_j + 16.5) = j: low nibbles j & 15, fifth bit set for
+ * j >= 16, and dequantization gives x back exactly. */
+static void test_known_block(void **state)
+{
+    (void)state;
+    struct quarry_type_traits tab[QUARRY_TYPE_COUNT];
+    assert_int_equal(quarry_traits_build(QUARRY_ISA_SCALAR, tab), 0);
+    float x[QK5_0], y[QK5_0];
+    for (int j = 0; j < QK5_0; j++)
+        x[j] = (float)(j - 16);
+    block_q5_0 b;
+    tab[QUARRY_TYPE_Q5_0].from_float_ref(x, &b, QK5_0);
+    assert_int_equal(b.d, 0x3C00); /* 1.0 */
+    for (int j = 0; j < QK5_0 / 2; j++)
+        assert_int_equal(b.qs[j], j | j << 4);
+    const uint8_t qh[4] = {0x00, 0x00, 0xFF, 0xFF};
+    assert_memory_equal(b.qh, qh, 4);
+    tab[QUARRY_TYPE_Q5_0].to_float(&b, y, QK5_0);
+    for (int j = 0; j < QK5_0; j++)
+        assert_true(y[j] == x[j]);
+}
+
+static void test_dot_matches_dequantized(void **state)
+{
+    (void)state;
+    struct quarry_type_traits tab[QUARRY_TYPE_COUNT];
+    assert_int_equal(quarry_traits_build(QUARRY_ISA_SCALAR, tab), 0);
+    enum { N = 32 * 24 };
+    float x[N], a[N];
+    block_q5_0 qx[N / QK5_0];
+    block_q8_0 qa[N / QK8_0];
+    for (int seed = 1; seed <= 8; seed++) {
+        kc_fill_case(KC_CASE_NORMAL, (uint64_t)seed, x, N);
+        kc_fill_case(KC_CASE_NORMAL, (uint64_t)seed + 100, a, N);
+        tab[QUARRY_TYPE_Q5_0].from_float_ref(x, qx, N);
+        tab[QUARRY_TYPE_Q8_0].from_float_ref(a, qa, N);
+        float s;
+        tab[QUARRY_TYPE_Q5_0].vec_dot(N, &s, qx, qa);
+        double mag;
+        const double exact = kc_dequant_dot(QUARRY_TYPE_Q5_0, qx, QUARRY_TYPE_Q8_0, qa, N, &mag);
+        assert_true(fabs((double)s - exact) <= 1e-6 * mag);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        KC_STANDARD_TESTS(QUARRY_TYPE_Q5_0),
+        cmocka_unit_test(test_known_block),
+        cmocka_unit_test(test_dot_matches_dequantized),
+    };
+    return TU_RUN_GROUP(tests);
+}
