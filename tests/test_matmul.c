@@ -1,0 +1,376 @@
+/*
+ * test_matmul.c - Y = X . W^T (kernels/matmul.h) for every weight type the
+ * traits table has a vec_dot for, at every ISA level this CPU runs.
+ *
+ * Checks per type, shape (n = 37 rows, k = a few blocks, m = 1, 3, 17, 70),
+ * thread count (no pool, 2, 3) and tiling (automatic and forced tiny tiles):
+ *   - NMSE against a double-precision product with the dequantized weights
+ *     below 5e-4 (ggml test-backend-ops' threshold for mul_mat);
+ *   - on the vec_dot path, every Y element bit-equal to one direct
+ *     vec_dot(W row, quantized X row) call: each element computed exactly
+ *     once, by the right pair, whatever the thread split and tiles;
+ *   - the BLAS path (F32/F16/BF16; automatic at m = 70, forced at small m)
+ *     against the same reference.
+ * Y is filled with NaN first so an element never written fails the checks.
+ * A test-local F32 table exercises the tiling even when no kernel file has
+ * registered yet; error cases and scratch reuse are checked too.
+ */
+#include "tests/testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+
+#define NMSE_MAX 5e-4
+#define N_ROWS 37
+
+struct problem {
+    enum quarry_type type;
+    int64_t n, k, m;
+    uint8_t *w;        /* n rows of the weight type */
+    size_t w_row;
+    float *x;          /* m x k */
+    double *ref;       /* m x n, from dequantized weights */
+    float *y;          /* m x n */
+};
+
+static int64_t k_for(const struct quarry_type_traits *tr)
+{
+    if (tr->block_size == 1)
+        return 100; /* not a multiple of any SIMD width: exercises the tails */
+    if (tr->block_size == 32)
+        return 7 * 32;
+    return 3 * (int64_t)tr->block_size;
+}
+
+/* Makes W (random, row 5 all zero) quantized with the reference quantizer and
+ * the double-precision reference for m activation rows. 0 on success, or -1
+ * when the table lacks what is needed (reported by the caller). */
+static int make_problem(struct problem *p, const struct quarry_type_traits *table,
+                        enum quarry_type type, int64_t n, int64_t k, int64_t m, uint64_t seed)
+{
+    const struct quarry_type_traits *tr = &table[type];
+    memset(p, 0, sizeof *p);
+    p->type = type;
+    p->n = n;
+    p->k = k;
+    p->m = m;
+    p->w_row = quarry_row_size(type, k);
+    assert_true(p->w_row > 0);
+    quarry_from_float_fn quant = tr->from_float_ref ? tr->from_float_ref : tr->from_float;
+    if ((!quant || !tr->to_float) && type != QUARRY_TYPE_F32)
+        return -1;
+    float *wf = malloc((size_t)(n * k) * sizeof *wf);
+    float *wd = malloc((size_t)(n * k) * sizeof *wd);
+    p->w = malloc(p->w_row * (size_t)n);
+    p->x = malloc((size_t)(m * k) * sizeof *p->x);
+    p->ref = malloc((size_t)(m * n) * sizeof *p->ref);
+    p->y = malloc((size_t)(m * n) * sizeof *p->y);
+    assert_true(wf && wd && p->w && p->x && p->ref && p->y);
+    uint64_t rng = seed;
+    for (int64_t i = 0; i < n * k; i++)
+        wf[i] = tu_rand_normal(&rng);
+    for (int64_t i = 0; i < k && n > 5; i++)
+        wf[5 * k + i] = 0.0f;
+    for (int64_t i = 0; i < m * k; i++)
+        p->x[i] = tu_rand_normal(&rng);
+    for (int64_t j = 0; j < n; j++) {
+        uint8_t *row = p->w + (size_t)j * p->w_row;
+        if (quant)
+            quant(wf + j * k, row, k);
+        else
+            memcpy(row, wf + j * k, p->w_row);
+        if (tr->to_float)
+            tr->to_float(row, wd + j * k, k);
+        else
+            memcpy(wd + j * k, row, p->w_row);
+    }
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t c = 0; c < k; c++)
+                s += (double)p->x[i * k + c] * (double)wd[j * k + c];
+            p->ref[i * n + j] = s;
+        }
+    free(wf);
+    free(wd);
+    return 0;
+}
+
+static void free_problem(struct problem *p)
+{
+    free(p->w);
+    free(p->x);
+    free(p->ref);
+    free(p->y);
+}
+
+static double nmse_vs_ref(const struct problem *p)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < p->m * p->n; i++) {
+        const double d = (double)p->y[i] - p->ref[i];
+        num += d * d;
+        den += p->ref[i] * p->ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* Every element equals a direct vec_dot call on the same quantized row. */
+static void check_exact_vec_dot(const struct problem *p, const struct quarry_type_traits *table,
+                                const char *what)
+{
+    const struct quarry_type_traits *tr = &table[p->type];
+    const enum quarry_type at = tr->vec_dot_type;
+    const size_t xq_row = quarry_row_size(at, p->k);
+    uint8_t *xq = malloc(xq_row);
+    assert_non_null(xq);
+    quarry_from_float_fn q = table[at].from_float ? table[at].from_float : table[at].from_float_ref;
+    for (int64_t i = 0; i < p->m; i++) {
+        const float *xrow = p->x + i * p->k;
+        const void *act = xrow;
+        if (at != QUARRY_TYPE_F32) {
+            q(xrow, xq, p->k);
+            act = xq;
+        }
+        for (int64_t j = 0; j < p->n; j++) {
+            float s = NAN;
+            tr->vec_dot((int)p->k, &s, p->w + (size_t)j * p->w_row, act);
+            const float got = p->y[i * p->n + j];
+            if (memcmp(&s, &got, sizeof s) != 0)
+                fail_msg("%s: Y[%lld][%lld] = %.9g, direct vec_dot gives %.9g", what,
+                         (long long)i, (long long)j, got, s);
+        }
+    }
+    free(xq);
+}
+
+static void run_case(struct problem *p, const struct quarry_type_traits *table,
+                     quarry_threadpool *pool, quarry_matmul_ws *ws,
+                     const struct quarry_matmul_opts *opts, const char *what)
+{
+    for (int64_t i = 0; i < p->m * p->n; i++)
+        p->y[i] = NAN;
+    quarry_error err = {0};
+    int rc = quarry_matmul_ex(opts, pool, ws, p->type, p->w, p->n, p->k, p->x, p->m, p->y, &err);
+    if (rc != 0)
+        fail_msg("%s: matmul returned %d (%s)", what, rc, err.msg);
+    const double e = nmse_vs_ref(p);
+    if (!(e < NMSE_MAX))
+        fail_msg("%s: NMSE %.3g >= %.1g", what, e, NMSE_MAX);
+    if (!quarry_matmul_uses_blas(opts, p->type, p->n, p->k, p->m))
+        check_exact_vec_dot(p, table, what);
+}
+
+/* All shapes, pools and tilings for one type of one table. */
+static void check_type(const struct quarry_type_traits *table, enum quarry_type type,
+                       quarry_threadpool **pools, int n_pools, quarry_matmul_ws *ws,
+                       const char *level, int *n_checked)
+{
+    static const int64_t ms[] = {1, 3, 17, 70};
+    const struct quarry_type_traits *tr = &table[type];
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+        struct problem p;
+        if (make_problem(&p, table, type, N_ROWS, k_for(tr), ms[mi], 1234 + (uint64_t)type) != 0) {
+            print_message("  %s/%s: no quantizer or dequantizer; skipped\n", tr->name, level);
+            return;
+        }
+        for (int pi = 0; pi < n_pools; pi++) {
+            const int nt = quarry_threadpool_size(pools[pi]);
+            char what[128];
+            struct quarry_matmul_opts auto_opts = {.table = table};
+            snprintf(what, sizeof what, "%s/%s m=%lld t=%d auto", tr->name, level,
+                     (long long)p.m, nt);
+            run_case(&p, table, pools[pi], ws, &auto_opts, what);
+
+            struct quarry_matmul_opts tiny = {.table = table, .blas = QUARRY_MATMUL_BLAS_NEVER,
+                                              .rows_per_chunk = 5, .cols_per_tile = 2};
+            snprintf(what, sizeof what, "%s/%s m=%lld t=%d tiny tiles", tr->name, level,
+                     (long long)p.m, nt);
+            run_case(&p, table, pools[pi], ws, &tiny, what);
+
+            struct quarry_matmul_opts blas = {.table = table, .blas = QUARRY_MATMUL_BLAS_ALWAYS};
+            if (quarry_matmul_uses_blas(&blas, type, p.n, p.k, p.m)) {
+                snprintf(what, sizeof what, "%s/%s m=%lld t=%d BLAS", tr->name, level,
+                         (long long)p.m, nt);
+                run_case(&p, table, pools[pi], ws, &blas, what);
+            }
+            *n_checked += 1;
+        }
+        free_problem(&p);
+    }
+}
+
+static void test_every_type_every_level(void **state)
+{
+    (void)state;
+    quarry_threadpool *pools[3] = {NULL, NULL, NULL};
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(2, &pools[1], &err), 0);
+    assert_int_equal(quarry_threadpool_new(3, &pools[2], &err), 0);
+    quarry_matmul_ws *ws = quarry_matmul_ws_new();
+    assert_non_null(ws);
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    int n_checked = 0, n_types = 0;
+    for (int level = 0; level <= (int)quarry_isa_detected(); level++) {
+        assert_int_equal(quarry_traits_build((enum quarry_isa)level, table), 0);
+        char present[512] = "";
+        for (int t = 0; t < QUARRY_TYPE_COUNT; t++) {
+            if (!table[t].name || !table[t].vec_dot)
+                continue;
+            if (level == 0)
+                n_types++;
+            strncat(present, " ", sizeof present - strlen(present) - 1);
+            strncat(present, table[t].name, sizeof present - strlen(present) - 1);
+            check_type(table, (enum quarry_type)t, pools, 3, ws,
+                       quarry_isa_name((enum quarry_isa)level), &n_checked);
+        }
+        print_message("  %s: types with vec_dot:%s\n", quarry_isa_name((enum quarry_isa)level),
+                      present[0] ? present : " (none yet)");
+    }
+    print_message("  %d types, %d (type, level, m, threads) combinations checked\n", n_types,
+                  n_checked);
+    quarry_matmul_ws_free(ws);
+    quarry_threadpool_free(pools[1]);
+    quarry_threadpool_free(pools[2]);
+}
+
+/* ---- a test-local F32 table: the tiling logic on its own ---------------- */
+
+static void local_f32_dot(int n, float *s, const void *x, const void *y)
+{
+    const float *a = x, *b = y;
+    double acc = 0; /* double: the reference check is then exact to rounding */
+    for (int i = 0; i < n; i++)
+        acc += (double)a[i] * (double)b[i];
+    *s = (float)acc;
+}
+
+static void local_f32_copy(const void *x, float *y, int64_t n)
+{
+    memcpy(y, x, (size_t)n * sizeof *y);
+}
+
+static void test_tiling_with_local_table(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    memset(table, 0, sizeof table);
+    table[QUARRY_TYPE_F32] = (struct quarry_type_traits){
+        .name = "f32", .block_size = 1, .type_size = 4, .to_float = local_f32_copy,
+        .vec_dot = local_f32_dot, .vec_dot_type = QUARRY_TYPE_F32};
+    quarry_threadpool *pool;
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(2, &pool, &err), 0);
+    const int64_t shapes[][3] = {{37, 100, 1}, {37, 100, 70}, {1, 33, 5}, {301, 64, 9}, {5, 7, 130}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        struct problem p;
+        assert_int_equal(make_problem(&p, table, QUARRY_TYPE_F32, shapes[s][0], shapes[s][1],
+                                      shapes[s][2], 99 + s), 0);
+        const int64_t chunks[] = {0, 1, 4, 1000};
+        const int64_t tiles[] = {0, 1, 3, 1000};
+        for (size_t c = 0; c < 4; c++)
+            for (size_t t = 0; t < 4; t++) {
+                struct quarry_matmul_opts o = {.table = table, .blas = QUARRY_MATMUL_BLAS_NEVER,
+                                               .rows_per_chunk = chunks[c], .cols_per_tile = tiles[t]};
+                char what[96];
+                snprintf(what, sizeof what, "local f32 %lldx%lld m=%lld chunk=%lld tile=%lld",
+                         (long long)p.n, (long long)p.k, (long long)p.m, (long long)chunks[c],
+                         (long long)tiles[t]);
+                run_case(&p, table, pool, NULL, &o, what);
+                run_case(&p, table, NULL, NULL, &o, what);
+            }
+        struct quarry_matmul_opts b = {.table = table, .blas = QUARRY_MATMUL_BLAS_ALWAYS};
+        run_case(&p, table, pool, NULL, &b, "local f32 BLAS");
+        free_problem(&p);
+    }
+    quarry_threadpool_free(pool);
+}
+
+/* Automatic path choice: BLAS only for float weights and m, n, k >= the minimum. */
+static void test_blas_choice(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    assert_int_equal(quarry_traits_build(QUARRY_ISA_SCALAR, table), 0);
+    struct quarry_matmul_opts o = {.table = table};
+    const int64_t b = QUARRY_MATMUL_BLAS_MIN;
+    assert_true(quarry_matmul_uses_blas(&o, QUARRY_TYPE_F32, b, b, b));
+    assert_false(quarry_matmul_uses_blas(&o, QUARRY_TYPE_F32, b, b, b - 1));
+    assert_false(quarry_matmul_uses_blas(&o, QUARRY_TYPE_F32, b - 1, b, b));
+    assert_false(quarry_matmul_uses_blas(&o, QUARRY_TYPE_Q4_0, 4096, 4096, 512));
+    assert_false(quarry_matmul_uses_blas(&o, QUARRY_TYPE_Q4_K, 4096, 4096, 512));
+    o.blas = QUARRY_MATMUL_BLAS_NEVER;
+    assert_false(quarry_matmul_uses_blas(&o, QUARRY_TYPE_F32, 4096, 4096, 512));
+    o.blas = QUARRY_MATMUL_BLAS_ALWAYS;
+    assert_true(quarry_matmul_uses_blas(&o, QUARRY_TYPE_F32, 1, 1, 1));
+    /* F16 goes through BLAS only once it can be converted to float */
+    assert_int_equal(quarry_matmul_uses_blas(&o, QUARRY_TYPE_F16, 64, 64, 64),
+                     table[QUARRY_TYPE_F16].to_float != NULL);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    float x[64] = {0}, y[64];
+    uint8_t w[256] = {0};
+    quarry_error err = {0};
+    /* k not a multiple of the block size */
+    assert_int_equal(quarry_matmul(NULL, NULL, QUARRY_TYPE_Q4_0, w, 2, 20, x, 1, y, &err),
+                     QUARRY_EINVAL);
+    assert_int_equal(err.code, QUARRY_EINVAL);
+    /* an id that is no type (4 was Q4_2) */
+    assert_int_equal(quarry_matmul(NULL, NULL, (enum quarry_type)4, w, 2, 32, x, 1, y, &err),
+                     QUARRY_EUNSUPPORTED);
+    assert_int_equal(quarry_matmul(NULL, NULL, QUARRY_TYPE_F32, NULL, 2, 8, x, 1, y, &err),
+                     QUARRY_EINVAL);
+    assert_int_equal(quarry_matmul(NULL, NULL, QUARRY_TYPE_F32, w, -1, 8, x, 1, y, &err),
+                     QUARRY_EINVAL);
+    /* empty products do nothing and succeed */
+    y[0] = 42.0f;
+    assert_int_equal(quarry_matmul(NULL, NULL, QUARRY_TYPE_F32, w, 0, 8, x, 1, y, &err), 0);
+    assert_int_equal(quarry_matmul(NULL, NULL, QUARRY_TYPE_F32, w, 2, 8, x, 0, y, &err), 0);
+    assert_true(y[0] == 42.0f);
+}
+
+/* One workspace across growing and shrinking problems gives the same results
+ * as fresh scratch. */
+static void test_ws_reuse(void **state)
+{
+    (void)state;
+    const struct quarry_type_traits *q = quarry_traits(QUARRY_TYPE_Q8_0);
+    enum quarry_type type = q && q->vec_dot ? QUARRY_TYPE_Q8_0 : QUARRY_TYPE_F32;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    assert_int_equal(quarry_traits_build(quarry_isa_chosen(), table), 0);
+    if (!table[type].vec_dot) {
+        print_message("  no vec_dot for %s yet: skipped\n", quarry_type_info(type)->name);
+        return;
+    }
+    quarry_matmul_ws *ws = quarry_matmul_ws_new();
+    assert_non_null(ws);
+    const int64_t ms[] = {2, 40, 1, 17};
+    for (size_t i = 0; i < 4; i++) {
+        struct problem p;
+        assert_int_equal(make_problem(&p, table, type, 19, 4 * 32, ms[i], 7 + i), 0);
+        struct quarry_matmul_opts o = {.table = table, .blas = QUARRY_MATMUL_BLAS_NEVER};
+        run_case(&p, table, NULL, ws, &o, "ws reuse");
+        free_problem(&p);
+    }
+    quarry_matmul_ws_free(ws);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_type_every_level),
+        cmocka_unit_test(test_tiling_with_local_table),
+        cmocka_unit_test(test_blas_choice),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ws_reuse),
+    };
+    return TU_RUN_GROUP(tests);
+}
