@@ -16,5 +16,14 @@ struct quarry_command {
 
 int quarry_cmd_info(int argc, char **argv);
 void quarry_help_info(void);
+int quarry_cmd_bench(int argc, char **argv); void quarry_help_bench(void);
+int quarry_cmd_quantize(int argc, char **argv); void quarry_help_quantize(void);
+int quarry_cmd_synth(int argc, char **argv); void quarry_help_synth(void);
+int quarry_cmd_tokenize(int argc, char **argv); void quarry_help_tokenize(void);
+int quarry_cmd_run(int argc, char **argv); void quarry_help_run(void);
+int quarry_cmd_bench_model(int argc, char **argv); void quarry_help_bench_model(void); /* `quarry bench model` */
+int quarry_cmd_bench_gate_workload(int argc, char **argv); void quarry_help_bench_gate_workload(void); /* cli_bench_gate.c */
+int quarry_cmd_bench_gate_check(int argc, char **argv); void quarry_help_bench_gate_check(void); /* cli_bench_gate.c */
 
+int quarry_cmd_serve(int argc, char **argv); void quarry_help_serve(void);
 #endif

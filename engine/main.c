@@ -11,6 +11,12 @@
 static const struct quarry_command commands[] = {
     {"info", "print a GGUF file's metadata, tensors and totals (--isa: CPU kernels)",
      quarry_cmd_info, quarry_help_info},
+    {"bench", "run a benchmark (kernels) and save JSON results", quarry_cmd_bench, quarry_help_bench},
+    {"quantize", "convert a GGUF model to another type or mixture (Q4_K_M, ...)", quarry_cmd_quantize, quarry_help_quantize},
+    {"synth", "write a random-weight llama model of a given shape and type", quarry_cmd_synth, quarry_help_synth},
+    {"tokenize", "show how a model's tokenizer splits a text into token ids", quarry_cmd_tokenize, quarry_help_tokenize},
+    {"run", "generate text from a prompt, streamed to stdout (--chat: a chat turn)", quarry_cmd_run, quarry_help_run},
+    {"serve", "serve the OpenAI-compatible HTTP API (chat, completions, metrics, chat page)", quarry_cmd_serve, quarry_help_serve},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
