@@ -13,7 +13,7 @@ SAN ?=
 OPT ?= -O2
 FUZZ_SECONDS ?= 60
 
-PKGS := openblas hwloc libcjson papi
+PKGS := openblas hwloc libcjson papi libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) cmocka)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
@@ -29,7 +29,8 @@ AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
 
 CLI_SRCS := engine/main.c $(wildcard engine/cli_*.c)
-LIB_SRCS := $(filter-out $(CLI_SRCS), $(wildcard engine/*.c engine/server/*.c kernels/*.c harness/*.c))
+LOADGEN_MAIN := loadgen/main.c
+LIB_SRCS := $(filter-out $(CLI_SRCS) $(LOADGEN_MAIN), $(wildcard engine/*.c engine/server/*.c kernels/*.c harness/*.c loadgen/*.c))
 TEST_SRCS := $(wildcard tests/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -41,7 +42,7 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all tests test fuzz
-all: $(BUILD)/quarry quarry
+all: $(BUILD)/quarry quarry $(BUILD)/quarry-load quarry-load
 
 # ./quarry at the top is a copy of the default build's binary.
 quarry: $(BUILD)/quarry
@@ -49,6 +50,16 @@ quarry: $(BUILD)/quarry
 
 $(BUILD)/quarry: $(call OBJ,$(CLI_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the load generator (loadgen/main.c; the rest of loadgen/ is in the library)
+quarry-load: $(BUILD)/quarry-load
+	@if [ "$(BUILD)" = build ]; then cp $< $@; fi
+
+$(BUILD)/quarry-load: $(call OBJ,$(LOADGEN_MAIN)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the end-to-end load test runs the quarry-load binary next to it
+$(BUILD)/tests/test_loadgen_e2e: | $(BUILD)/quarry-load
 
 $(LIB): $(call OBJ,$(LIB_SRCS))
 	@rm -f $@
