@@ -24,6 +24,9 @@ int quarry_cmd_run(int argc, char **argv); void quarry_help_run(void);
 int quarry_cmd_bench_model(int argc, char **argv); void quarry_help_bench_model(void); /* `quarry bench model` */
 int quarry_cmd_bench_gate_workload(int argc, char **argv); void quarry_help_bench_gate_workload(void); /* cli_bench_gate.c */
 int quarry_cmd_bench_gate_check(int argc, char **argv); void quarry_help_bench_gate_check(void); /* cli_bench_gate.c */
+int quarry_cmd_bench_all(int argc, char **argv); void quarry_help_bench_all(void); /* cli_bench_suite.c */
+int quarry_cmd_bench_compare(int argc, char **argv); void quarry_help_bench_compare(void); /* cli_bench_suite.c */
+int quarry_cmd_bench_import(int argc, char **argv); void quarry_help_bench_import(void); /* cli_bench_suite.c */
 
 int quarry_cmd_serve(int argc, char **argv); void quarry_help_serve(void);
 #endif

@@ -37,6 +37,12 @@ static const struct bench_subcommand bench_subcommands[] = {
     {"model", "whole-model speed like llama-bench: prompt processing (pp) and generation (tg)", quarry_cmd_bench_model, quarry_help_bench_model},
     {"attention", "flash attention vs the reference at context depths 512, 2048, 8192",
      bench_attention_main, bench_attention_help},
+    {"all", "the whole suite: membw, kernels, attention, models; one table, one JSON file",
+     quarry_cmd_bench_all, quarry_help_bench_all},
+    {"compare", "two result files figure by figure: ratios and noise-aware verdicts",
+     quarry_cmd_bench_compare, quarry_help_bench_compare},
+    {"import", "llama.cpp's llama-bench JSON/JSONL beside quarry's figures",
+     quarry_cmd_bench_import, quarry_help_bench_import},
     {"gate-workload", "run one regression-gate workload (counted under callgrind)",
      quarry_cmd_bench_gate_workload, quarry_help_bench_gate_workload},
     {"gate-check", "compare gate instruction counts with results/gate-baseline.json",
@@ -436,7 +442,7 @@ void quarry_help_bench(void)
 {
     printf("usage: quarry bench SUBCOMMAND [options]\n\nsubcommands:\n");
     for (size_t i = 0; i < n_bench_subcommands; i++)
-        printf("  %-10s %s\n", bench_subcommands[i].name, bench_subcommands[i].summary);
+        printf("  %-13s %s\n", bench_subcommands[i].name, bench_subcommands[i].summary);
     for (size_t i = 0; i < n_bench_subcommands; i++) {
         printf("\n");
         bench_subcommands[i].help();

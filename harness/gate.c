@@ -455,7 +455,9 @@ int quarry_gate_compare(const cJSON *baseline, const struct quarry_gate_count *n
             if (strcmp(now[i].name, r->name) != 0)
                 continue;
             r->now = now[i].instructions;
-            r->change = (double)r->now / (double)r->base - 1.0;
+            /* the difference first, in integers: exactly 3% then compares
+             * equal to a threshold of 0.03 instead of a rounding above it */
+            r->change = (double)((int64_t)r->now - (int64_t)r->base) / (double)r->base;
             r->verdict = r->change > threshold    ? QUARRY_GATE_REGRESSED
                          : r->change < -threshold ? QUARRY_GATE_IMPROVED
                                                   : QUARRY_GATE_SAME;

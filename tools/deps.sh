@@ -2,6 +2,7 @@
 # deps.sh - installs the Debian packages quarry needs, only those missing.
 # Called by every make target; a quick no-op (pkg-config and command checks,
 # no apt) when everything is present. Uses sudo when not root.
+# --notebooks: also the Python packages the notebooks need (make report only).
 set -euo pipefail
 
 missing=()
@@ -35,6 +36,21 @@ need_cmd clang clang                    # fuzz targets (libFuzzer), clang warnin
 need_file "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" libclang-rt-14-dev
 need_file "/usr/share/vulkan/icd.d/lvp_icd.*.json" mesa-vulkan-drivers # lavapipe: Vulkan on the CPU
 need_cmd valgrind valgrind              # instruction-count benchmark gate
+
+# ---- notebooks group: only `make report` asks for it (tools/deps.sh --notebooks) ----
+# Debian's own Python (/usr/bin/python3): a python3 earlier on PATH may be
+# another interpreter that cannot see these packages.
+need_py() { # need_py <module> <debian package>
+    /usr/bin/python3 -c "import $1" >/dev/null 2>&1 || missing+=("$2")
+}
+if [ "${1:-}" = --notebooks ]; then
+    need_py numpy python3-numpy
+    need_py matplotlib python3-matplotlib
+    need_py nbformat python3-nbformat
+    need_py ipykernel python3-ipykernel
+    need_py nbconvert jupyter-nbconvert
+    need_cmd jupyter-nbconvert jupyter-nbconvert
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
