@@ -38,7 +38,7 @@ check-clang: deps
 # test model (one thread: for a 260K-parameter model waking a second costs
 # more than it saves).
 demo: all
-	@./$(BUILD)/quarry run -m tests/data/stories260K.gguf -p "Once upon a time" -n 64 --temp 0 -t 1
+	@$(BUILD)/quarry run -m tests/data/stories260K.gguf -p "Once upon a time" -n 64 --temp 0 -t 1
 
 # ---- benchmarks, regression gate and report (README.md, "Benchmarks") ----
 # make bench             the whole suite on synthetic TinyLlama-1.1B models (generated once

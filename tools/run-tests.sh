@@ -15,7 +15,7 @@ for bin in "$build"/tests/test_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
     log=$logdir/$name.log
-    stdbuf -o0 -e0 "$bin" >"$log" 2>&1
+    "$bin" >"$log" 2>&1
     rc=$?
     p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$NF} END {print s+0}')
     f=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$log" | awk '{s+=$(NF-1)} END {print s+0}')
