@@ -76,8 +76,18 @@ report:
 	@tools/deps.sh --notebooks
 	@tools/report.sh "$(RESULTS)" "$(REPORT_OUT)"
 
+# ---- load test (README.md, "Load testing") ----
+# make load [MODEL=file.gguf] [DURATION=s]: starts `quarry serve` on 127.0.0.1, runs the
+# scenario matrix with quarry-load (closed loop 1/4/16/64 clients, open loop below and
+# above saturation, connection exhaustion, recovery), prints one table and writes
+# results/load-<date>-<sha>.json; stops the server.
+MODEL ?= tests/data/stories260K.gguf
+.PHONY: load
+load: all
+	@BUILD=$(BUILD) tools/load-matrix.sh $(MODEL)
+
 clean:
-	rm -rf build build-asan build-fuzz build-clang quarry
+	rm -rf build build-asan build-fuzz build-clang quarry quarry-load
 
 help:
 	@echo "quarry make targets:"
@@ -94,5 +104,6 @@ help:
 	@echo "  make bench-gate-update   re-record the gate baseline"
 	@echo "  make bench-gate-selftest prove the gate catches a planted slowdown"
 	@echo "  make report       execute notebooks/ over RESULTS into REPORT_OUT (HTML, PNG)"
+	@echo "  make load         serve MODEL (default stories260K) and run the load matrix -> results/load-*.json"
 	@echo "  make clean        remove build outputs"
 	@echo "Variables: BUILD=dir (default build), CC=gcc|clang, FUZZ_SECONDS=n"

@@ -22,8 +22,10 @@
 # Env: BUILD (build), PORT (8080), DURATION seconds per run (30; --fake: 2),
 #   PROMPT_TOKENS (128), MAX_TOKENS (64), EXHAUST_CONNS (1024), OUTDIR
 #   (results/load/<UTC time>), SERVER_CMD (default
-#   "$BUILD/quarry serve MODEL --host 127.0.0.1 --port PORT"; adjust to the
-#   server's flags), EXTRA (more quarry-load options for every run).
+#   "$BUILD/quarry serve -m MODEL --host 127.0.0.1 --port PORT --parallel 4
+#   --queue 64"), EXTRA (more quarry-load options for every run).
+# After the runs, every run's result is gathered into one file,
+# results/load-<date>-<sha>.json (COMBINED to choose another path).
 # Exit status: 0 when every run completed (failed requests are data, not
 # failures), 1 otherwise.
 set -euo pipefail
@@ -111,7 +113,7 @@ fake)
     ;;
 serve)
     [ -f "$model" ] || { echo "load-matrix: no model file '$model'" >&2; exit 1; }
-    cmd=${SERVER_CMD:-"$BUILD/quarry serve $model --host 127.0.0.1 --port $PORT"}
+    cmd=${SERVER_CMD:-"$BUILD/quarry serve -m $model --host 127.0.0.1 --port $PORT --parallel 4 --queue 64 --no-log"}
     echo "load-matrix: starting: $cmd"
     # shellcheck disable=SC2086
     $cmd >"$OUTDIR/server.log" 2>&1 &
@@ -129,10 +131,26 @@ http://127.0.0.1:* | http://localhost:*) ;;
     ;;
 esac
 wait_healthy
-echo "load-matrix: $url, ${DURATION}s per run, results in $OUTDIR"
 
-common=(--url "$url" --duration "$DURATION" --prompt-tokens "$PROMPT_TOKENS" --max-tokens "$MAX_TOKENS"
-    --ignore-eos --quiet)
+# the served model's id and context length (/v1/models); requests name that
+# model and keep prompt + output inside its context
+model_id=quarry
+if [ "$mode" != fake ]; then
+    read -r model_id ctx < <(curl -s --max-time 5 "$url/v1/models" | $PY -c '
+import json, sys
+m = json.load(sys.stdin)["data"][0]
+print(m["id"], m.get("context_length", 0))')
+    if [ "${ctx:-0}" -gt 0 ]; then
+        # a word is one to three tokens: keep the prompt words under ctx/8
+        [ "$PROMPT_TOKENS" -gt $((ctx / 8)) ] && PROMPT_TOKENS=$((ctx / 8))
+        [ "$MAX_TOKENS" -gt $((ctx / 4)) ] && MAX_TOKENS=$((ctx / 4))
+    fi
+fi
+echo "load-matrix: $url, model $model_id, ${DURATION}s per run, ~$PROMPT_TOKENS prompt words," \
+    "$MAX_TOKENS output tokens, results in $OUTDIR"
+
+common=(--url "$url" --model "$model_id" --duration "$DURATION" --prompt-tokens "$PROMPT_TOKENS"
+    --max-tokens "$MAX_TOKENS" --ignore-eos --quiet)
 [ -n "$server_pid" ] && common+=(--server-pid "$server_pid")
 # shellcheck disable=SC2206
 [ -n "$EXTRA" ] && common+=($EXTRA)
@@ -189,5 +207,26 @@ fi
 # short outputs, a short timeout so refused or starved requests show as errors
 run exhaust --concurrency "$EXHAUST_CONNS" --max-tokens 4 --timeout 10 --connect-timeout 5 --drain 10
 
-echo "load-matrix: done; JSON results in $OUTDIR"
+# the server must have recovered: a plain request is served again
+run recovered --concurrency 1 --requests 4 --duration 30
+
+sha=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
+git diff --quiet HEAD 2>/dev/null || sha="$sha-dirty"
+COMBINED=${COMBINED:-results/load-$(date -u +%Y%m%d)-$sha.json}
+$PY - "$OUTDIR" "$COMBINED" "$mode" "${model:-}" "$DURATION" <<'PYEOF'
+import glob, json, os, sys
+outdir, combined, mode, model, duration = sys.argv[1:6]
+runs = {}
+for path in sorted(glob.glob(os.path.join(outdir, "*.json"))):
+    name = os.path.basename(path)[:-5]
+    try:
+        runs[name] = json.load(open(path))
+    except ValueError:
+        continue
+json.dump({"kind": "quarry-load matrix", "mode": mode, "model": model,
+           "duration_s_per_run": float(duration), "runs": runs},
+          open(combined, "w"), indent=1)
+print(f"load-matrix: {len(runs)} runs gathered into {combined}")
+PYEOF
+echo "load-matrix: done; per-run JSON and logs in $OUTDIR"
 exit $status
