@@ -11,7 +11,7 @@
 static const struct quarry_command commands[] = {
     {"info", "print a GGUF file's metadata, tensors and totals (--isa: CPU kernels)",
      quarry_cmd_info, quarry_help_info},
-    {"bench", "run a benchmark (kernels) and save JSON results", quarry_cmd_bench, quarry_help_bench},
+    {"bench", "benchmarks: kernels, model (pp/tg), attention, the suite, compare, import, gate", quarry_cmd_bench, quarry_help_bench},
     {"quantize", "convert a GGUF model to another type or mixture (Q4_K_M, ...)", quarry_cmd_quantize, quarry_help_quantize},
     {"synth", "write a random-weight llama model of a given shape and type", quarry_cmd_synth, quarry_help_synth},
     {"tokenize", "show how a model's tokenizer splits a text into token ids", quarry_cmd_tokenize, quarry_help_tokenize},
