@@ -11,7 +11,8 @@
  * 2. Each word's UTF-8 bytes are mapped to GPT-2's printable codepoints.
  * 3. Merges: adjacent symbol pairs listed in tokenizer.ggml.merges go into a
  *    min-heap by rank (ties: leftmost); the best is merged and its new
- *    neighbours queued until none is left (stale entries are skipped). With
+ *    neighbours queued until none is left (stale entries are skipped; the
+ *    merge loop is tokenizer_merge.c's, shared with SPM). With
  *    ignore_merges (llama 3), a word that is a token as a whole is taken as is.
  * 4. Each final symbol is its token; one that is not in the vocabulary is
  *    looked up byte by byte (what llama.cpp does; such bytes are usually not
@@ -167,85 +168,23 @@ void qtok_bpe_free(quarry_tokenizer *tok)
 
 /* ---- merging one word ------------------------------------------------------- */
 
-struct bpe_symbol {
-    int prev, next;
-    const char *text;
-    size_t n;
-};
-
-struct bpe_bigram {
-    int left, right;
-    int32_t rank;
-    size_t size;
-};
-
-struct bpe_heap {
-    struct bpe_bigram *v;
-    size_t n, cap;
-};
-
-/* a comes out after b: higher rank, or equal rank and further right */
-static int bpe_after(const struct bpe_bigram *a, const struct bpe_bigram *b)
-{
-    return a->rank > b->rank || (a->rank == b->rank && a->left > b->left);
-}
-
-static int bheap_push(struct bpe_heap *h, struct bpe_bigram b)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct bpe_bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bpe_after(&h->v[parent], &b))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = b;
-    return 0;
-}
-
-static struct bpe_bigram bheap_pop(struct bpe_heap *h)
-{
-    struct bpe_bigram top = h->v[0];
-    struct bpe_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && bpe_after(&h->v[c], &h->v[c + 1]))
-            c++;
-        if (!bpe_after(&last, &h->v[c]))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
-
 struct bpe_work {
-    struct bpe_symbol *sym;
+    const quarry_tokenizer *tok;
+    struct qtok_symbol *sym;
     size_t cap_sym;
-    struct bpe_heap heap;
+    struct qtok_bigram_heap heap;
     char *key; /* "left right" */
     size_t cap_key;
 };
 
-static int add_bigram(const quarry_tokenizer *tok, struct bpe_work *w, int left, int right)
+/* Queues the pair when "left right" is a merge, by minus its rank (the
+ * lowest rank merges first). */
+static int offer_pair(void *ctx, int left, int right)
 {
+    struct bpe_work *w = ctx;
     if (left < 0 || right < 0)
         return 0;
-    const struct bpe_symbol *l = &w->sym[left], *r = &w->sym[right];
+    const struct qtok_symbol *l = &w->sym[left], *r = &w->sym[right];
     size_t klen = l->n + 1 + r->n;
     if (klen > w->cap_key) {
         char *k = realloc(w->key, klen);
@@ -257,11 +196,11 @@ static int add_bigram(const quarry_tokenizer *tok, struct bpe_work *w, int left,
     memcpy(w->key, l->text, l->n);
     w->key[l->n] = ' ';
     memcpy(w->key + l->n + 1, r->text, r->n);
-    int32_t rank = qtok_map_find(&tok->merge_map, w->key, klen);
+    int32_t rank = qtok_map_find(&w->tok->merge_map, w->key, klen);
     if (rank < 0)
         return 0;
-    struct bpe_bigram b = {left, right, rank, l->n + r->n};
-    return bheap_push(&w->heap, b);
+    struct qtok_bigram b = {left, right, -(double)rank, l->n + r->n};
+    return qtok_bigram_push(&w->heap, b);
 }
 
 static int push_id(struct qtok_ids *out, int32_t id, quarry_error *err)
@@ -279,44 +218,17 @@ static int bpe_word(const quarry_tokenizer *tok, struct bpe_work *w, const char 
             return push_id(out, id, err);
     }
     if (len > w->cap_sym) {
-        struct bpe_symbol *s = realloc(w->sym, len * sizeof *s);
+        struct qtok_symbol *s = realloc(w->sym, len * sizeof *s);
         if (!s)
             return quarry_errorf(err, QUARRY_ENOMEM, "tokenize: out of memory");
         w->sym = s;
         w->cap_sym = len;
     }
-    int n_sym = 0;
-    for (size_t offs = 0; offs < len;) {
-        size_t clen = quarry_utf8_len((uint8_t)word[offs]);
-        if (clen > len - offs)
-            clen = len - offs;
-        struct bpe_symbol *s = &w->sym[n_sym];
-        s->text = word + offs;
-        s->n = clen;
-        offs += clen;
-        s->prev = n_sym - 1;
-        s->next = offs == len ? -1 : n_sym + 1;
-        n_sym++;
-    }
-    w->heap.n = 0;
-    for (int i = 1; i < n_sym; i++)
-        if (add_bigram(tok, w, i - 1, i))
-            return quarry_errorf(err, QUARRY_ENOMEM, "tokenize: out of memory");
-    while (w->heap.n) {
-        struct bpe_bigram b = bheap_pop(&w->heap);
-        struct bpe_symbol *l = &w->sym[b.left], *r = &w->sym[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
-            continue; /* stale: one side changed since it was queued */
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            w->sym[r->next].prev = b.left;
-        if (add_bigram(tok, w, l->prev, b.left) || add_bigram(tok, w, b.left, l->next))
-            return quarry_errorf(err, QUARRY_ENOMEM, "tokenize: out of memory");
-    }
+    const int n_sym = qtok_symbols_utf8(word, len, w->sym);
+    if (qtok_merge_symbols(w->sym, n_sym, &w->heap, offer_pair, w))
+        return quarry_errorf(err, QUARRY_ENOMEM, "tokenize: out of memory");
     for (int i = 0; i < n_sym; i++) {
-        const struct bpe_symbol *s = &w->sym[i];
+        const struct qtok_symbol *s = &w->sym[i];
         if (s->n == 0)
             continue;
         int32_t id = qtok_map_find(&tok->token_map, s->text, s->n);
@@ -349,7 +261,7 @@ int qtok_bpe_tokenize(const quarry_tokenizer *tok, const char *text, size_t len,
     size_t *chunks = malloc(sizeof *chunks);
     char *word = malloc(len * 8 + 8); /* a codepoint: <= 4 UTF-8 bytes, each <= 2 encoded */
     struct quarry_regex_scratch scratch = {0};
-    struct bpe_work w = {0};
+    struct bpe_work w = {.tok = tok};
     if (!cps || !flags || !chunks || !word) {
         rc = quarry_errorf(err, QUARRY_ENOMEM, "tokenize: out of memory");
         goto done;

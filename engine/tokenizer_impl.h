@@ -94,6 +94,48 @@ int qtok_spm_tokenize(const quarry_tokenizer *tok, const char *text, size_t len,
 int qtok_bpe_tokenize(const quarry_tokenizer *tok, const char *text, size_t len,
                       struct qtok_ids *out, quarry_error *err);
 
+/* ---- the merge loop of SPM and BPE (tokenizer_merge.c) --------------------- */
+
+/* A symbol of the text being tokenized: symbols form a linked list. */
+struct qtok_symbol {
+    int prev, next;   /* live neighbours, -1 at the ends */
+    const char *text; /* into the caller's text */
+    size_t n;         /* bytes; 0 once merged into its left neighbour */
+};
+
+/* A queued pair of adjacent symbols. The pair of highest priority is merged
+ * first, the leftmost among equals. */
+struct qtok_bigram {
+    int left, right;
+    double priority; /* SPM: the token's score; BPE: minus the merge rank */
+    size_t size;     /* bytes of the pair when it was queued */
+};
+
+struct qtok_bigram_heap {
+    struct qtok_bigram *v;
+    size_t n, cap;
+};
+
+/* Queues b; 0, or -1 when out of memory. */
+int qtok_bigram_push(struct qtok_bigram_heap *h, struct qtok_bigram b);
+
+/* Cuts text[0..n) into UTF-8 characters (by lead byte; a truncated last one
+ * keeps what is left) as a linked list in sym[] (room for n) and returns how
+ * many there are. */
+int qtok_symbols_utf8(const char *text, size_t n, struct qtok_symbol *sym);
+
+/* Offers the adjacent pair (left, right) - either may be -1, then nothing
+ * happens - for merging: the callback queues it with qtok_bigram_push when it
+ * merges to something. Returns 0, or -1 when out of memory. */
+typedef int (*qtok_offer_pair_fn)(void *ctx, int left, int right);
+
+/* The merge loop over n_sym symbols (heap emptied first; the caller frees its
+ * array): every adjacent pair is offered, then the best queued pair is merged
+ * and its new neighbour pairs offered, until none is left. Returns 0, or -1
+ * when out of memory. */
+int qtok_merge_symbols(struct qtok_symbol *sym, int n_sym, struct qtok_bigram_heap *heap,
+                       qtok_offer_pair_fn offer, void *ctx);
+
 /* BPE setup from the file: merges, the pre-tokenizer row named by
  * tokenizer.ggml.pre (flags into tok: clean_spaces, ignore_merges, add_bos,
  * bos), compiled regexes. */

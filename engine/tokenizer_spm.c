@@ -9,7 +9,9 @@
  * new neighbours are queued, until the heap is empty. Each final symbol is its
  * token, or - when it is not in the vocabulary - one byte token per byte
  * (<0xNN>). Stale heap entries (a side already merged elsewhere) are
- * recognised by their length no longer matching and skipped.
+ * recognised by their length no longer matching and skipped. (The merge
+ * loop is tokenizer_merge.c's, shared with BPE; this file says which pairs
+ * merge and in what order.)
  *
  * llama.cpp also keeps a "rev_merge" map to re-split a final symbol that is not
  * a token into the pair that formed it; it is never used: every merged symbol
@@ -21,89 +23,30 @@
 #include <string.h>
 
 #include "engine/tokenizer_impl.h"
-#include "engine/unicode.h"
 
-struct spm_symbol {
-    int prev, next;   /* linked list of live symbols, -1 at the ends */
-    const char *text; /* into the escaped text */
-    size_t n;         /* bytes; 0 once merged into its left neighbour */
+/* what the merge loop offers pairs to */
+struct spm_merge {
+    const quarry_tokenizer *tok;
+    const struct qtok_symbol *sym;
+    struct qtok_bigram_heap *heap;
 };
 
-struct spm_bigram {
-    int left, right;
-    float score;
-    size_t size; /* bytes of the pair when it was queued */
-};
-
-struct spm_heap {
-    struct spm_bigram *v;
-    size_t n, cap;
-};
-
-/* a ranks below b: lower score, or equal score and further right */
-static int spm_below(const struct spm_bigram *a, const struct spm_bigram *b)
+/* Queues the pair when its concatenation is a token, by that token's score. */
+static int offer_pair(void *ctx, int left, int right)
 {
-    return a->score < b->score || (a->score == b->score && a->left > b->left);
-}
-
-static int heap_push(struct spm_heap *h, struct spm_bigram b)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct spm_bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!spm_below(&h->v[parent], &b))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = b;
-    return 0;
-}
-
-static struct spm_bigram heap_pop(struct spm_heap *h)
-{
-    struct spm_bigram top = h->v[0];
-    struct spm_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && spm_below(&h->v[c], &h->v[c + 1]))
-            c++;
-        if (!spm_below(&last, &h->v[c]))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
-
-static int try_add_bigram(const quarry_tokenizer *tok, const struct spm_symbol *sym,
-                          struct spm_heap *heap, int left, int right)
-{
+    const struct spm_merge *m = ctx;
     if (left < 0 || right < 0)
         return 0;
-    size_t size = sym[left].n + sym[right].n;
-    int32_t id = qtok_map_find(&tok->token_map, sym[left].text, size);
+    size_t size = m->sym[left].n + m->sym[right].n;
+    int32_t id = qtok_map_find(&m->tok->token_map, m->sym[left].text, size);
     if (id < 0)
         return 0;
-    struct spm_bigram b = {left, right, tok->scores[id], size};
-    return heap_push(heap, b);
+    struct qtok_bigram b = {left, right, m->tok->scores[id], size};
+    return qtok_bigram_push(m->heap, b);
 }
 
 /* Output of one final symbol: its token, or its bytes as byte tokens. */
-static int emit_symbol(const quarry_tokenizer *tok, const struct spm_symbol *s,
+static int emit_symbol(const quarry_tokenizer *tok, const struct qtok_symbol *s,
                        struct qtok_ids *out, quarry_error *err)
 {
     int32_t id = qtok_map_find(&tok->token_map, s->text, s->n);
@@ -137,8 +80,8 @@ int qtok_spm_tokenize(const quarry_tokenizer *tok, const char *text, size_t len,
     if (n > (size_t)INT32_MAX / 2)
         return quarry_errorf(err, QUARRY_ERANGE, "tokenize: text too long");
     char *buf = malloc(n);
-    struct spm_symbol *sym = malloc(n * sizeof *sym);
-    struct spm_heap heap = {0};
+    struct qtok_symbol *sym = malloc(n * sizeof *sym);
+    struct qtok_bigram_heap heap = {0};
     int rc = 0;
     if (!buf || !sym) {
         rc = quarry_errorf(err, QUARRY_ENOMEM, "tokenize: out of memory");
@@ -153,37 +96,10 @@ int qtok_spm_tokenize(const quarry_tokenizer *tok, const char *text, size_t len,
         }
     }
 
-    int n_sym = 0;
-    for (size_t offs = 0; offs < n;) {
-        size_t clen = quarry_utf8_len((uint8_t)buf[offs]);
-        if (clen > n - offs)
-            clen = n - offs;
-        sym[n_sym].text = buf + offs;
-        sym[n_sym].n = clen;
-        offs += clen;
-        sym[n_sym].prev = n_sym - 1;
-        sym[n_sym].next = offs == n ? -1 : n_sym + 1;
-        n_sym++;
-    }
-
-    for (int i = 1; i < n_sym; i++)
-        if (try_add_bigram(tok, sym, &heap, i - 1, i))
-            goto oom;
-
-    while (heap.n) {
-        struct spm_bigram b = heap_pop(&heap);
-        struct spm_symbol *l = &sym[b.left], *r = &sym[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
-            continue; /* stale */
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            sym[r->next].prev = b.left;
-        if (try_add_bigram(tok, sym, &heap, l->prev, b.left) ||
-            try_add_bigram(tok, sym, &heap, b.left, l->next))
-            goto oom;
-    }
+    const int n_sym = qtok_symbols_utf8(buf, n, sym);
+    struct spm_merge merge = {tok, sym, &heap};
+    if (qtok_merge_symbols(sym, n_sym, &heap, offer_pair, &merge))
+        goto oom;
 
     for (int i = 0; i != -1; i = sym[i].next)
         if ((rc = emit_symbol(tok, &sym[i], out, err)) != 0)

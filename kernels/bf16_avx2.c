@@ -19,15 +19,9 @@
 
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/simd_avx2.h"
 
 /* ---- dot product ------------------------------------------------------------ */
-
-/* Adds the 8 floats of a to the double accumulators (4 lanes each). */
-static inline void widen_into(__m256 a, __m256d *lo, __m256d *hi)
-{
-    *lo = _mm256_add_pd(*lo, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
-    *hi = _mm256_add_pd(*hi, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
-}
 
 /* bf16 elements 0, 2, 4, ... (even) and 1, 3, 5, ... (odd) of w as floats */
 static inline __m256 even_elements(__m256i w)
@@ -60,11 +54,9 @@ static void vec_dot_bf16_avx2(int n, float *s, const void *vx, const void *vy)
             a2 = _mm256_add_ps(a2, _mm256_mul_ps(even_elements(x1), even_elements(y1)));
             a3 = _mm256_add_ps(a3, _mm256_mul_ps(odd_elements(x1), odd_elements(y1)));
         }
-        widen_into(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), &total_lo, &total_hi);
+        avx2_widen_into(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), &total_lo, &total_hi);
     }
-    const __m256d t = _mm256_add_pd(total_lo, total_hi);
-    __m128d t2 = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
-    double sum = _mm_cvtsd_f64(_mm_add_sd(t2, _mm_unpackhi_pd(t2, t2)));
+    double sum = avx2_sum_widened(total_lo, total_hi);
     for (; i < n; i++)
         sum += (double)(quarry_bf16_to_fp32(x[i]) * quarry_bf16_to_fp32(y[i]));
     *s = (float)sum;

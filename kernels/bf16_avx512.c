@@ -28,26 +28,9 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
-
-/* the first `left` lanes (all of them when left >= the lane count) */
-static inline __mmask16 tail_mask16(int64_t left)
-{
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-}
-
-static inline __mmask32 tail_mask32(int64_t left)
-{
-    return left >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
-}
+#include "kernels/simd_avx512.h"
 
 /* ---- dot product ------------------------------------------------------------ */
-
-/* Adds the 16 floats of a to the double accumulators (8 lanes each). */
-static inline void widen_into(__m512 a, __m512d *lo, __m512d *hi)
-{
-    *lo = _mm512_add_pd(*lo, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
-    *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
-}
 
 /* bf16 elements 0, 2, 4, ... (even) and 1, 3, 5, ... (odd) of w as floats */
 static inline __m512 even_elements(__m512i w)
@@ -89,13 +72,13 @@ static void vec_dot_bf16_avx512(int n, float *s, const void *vx, const void *vy)
             a2 = add_products(a2, _mm512_loadu_si512(x + i + 64), _mm512_loadu_si512(y + i + 64));
             a3 = add_products(a3, _mm512_loadu_si512(x + i + 96), _mm512_loadu_si512(y + i + 96));
         }
-        widen_into(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), &total_lo, &total_hi);
+        avx512_widen_into(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), &total_lo, &total_hi);
     }
     if (i < n) {
         __m512 a = _mm512_setzero_ps();
         for (; i < n; i += 32)
-            a = add_products_masked(a, tail_mask32(n - i), x + i, y + i);
-        widen_into(a, &total_lo, &total_hi);
+            a = add_products_masked(a, avx512_tail_mask32(n - i), x + i, y + i);
+        avx512_widen_into(a, &total_lo, &total_hi);
     }
     *s = (float)_mm512_reduce_add_pd(_mm512_add_pd(total_lo, total_hi));
 }
@@ -106,7 +89,7 @@ static void bf16_to_float_avx512(const void *vx, float *y, int64_t n)
 {
     const uint16_t *x = vx;
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask16(n - i);
+        const __mmask16 m = avx512_tail_mask16(n - i);
         const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + i));
         _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
     }
@@ -129,7 +112,7 @@ static void bf16_from_float_avx512(const float *x, void *vy, int64_t n)
 {
     uint16_t *y = vy;
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask16(n - i);
+        const __mmask16 m = avx512_tail_mask16(n - i);
         const __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
         _mm256_mask_storeu_epi16(y + i, m, to_bf16(u));
     }

@@ -17,21 +17,9 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
+#include "kernels/simd_avx512.h"
 
 /* ---- dot product ------------------------------------------------------------ */
-
-/* lanes of the last partial vector of a row of n (n % 16 of them) */
-static inline __mmask16 tail_mask(int64_t left)
-{
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-}
-
-/* Adds the 16 floats of a to the double accumulators (8 lanes each). */
-static inline void widen_into(__m512 a, __m512d *lo, __m512d *hi)
-{
-    *lo = _mm512_add_pd(*lo, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
-    *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
-}
 
 /* 16 halves at p (masked: only the lanes in m are read) as floats */
 static inline __m512 load_f16(const uint16_t *p)
@@ -60,15 +48,15 @@ static void vec_dot_f16_avx512(int n, float *s, const void *vx, const void *vy)
             a2 = _mm512_fmadd_ps(load_f16(x + i + 32), load_f16(y + i + 32), a2);
             a3 = _mm512_fmadd_ps(load_f16(x + i + 48), load_f16(y + i + 48), a3);
         }
-        widen_into(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), &total_lo, &total_hi);
+        avx512_widen_into(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), &total_lo, &total_hi);
     }
     if (i < n) {
         __m512 a = _mm512_setzero_ps();
         for (; i < n; i += 16) {
-            const __mmask16 m = tail_mask(n - i);
+            const __mmask16 m = avx512_tail_mask16(n - i);
             a = _mm512_fmadd_ps(load_f16_masked(m, x + i), load_f16_masked(m, y + i), a);
         }
-        widen_into(a, &total_lo, &total_hi);
+        avx512_widen_into(a, &total_lo, &total_hi);
     }
     *s = (float)_mm512_reduce_add_pd(_mm512_add_pd(total_lo, total_hi));
 }
@@ -79,7 +67,7 @@ static void f16_to_float_avx512(const void *vx, float *y, int64_t n)
 {
     const uint16_t *x = vx;
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = avx512_tail_mask16(n - i);
         _mm512_mask_storeu_ps(y + i, m, load_f16_masked(m, x + i));
     }
 }
@@ -100,7 +88,7 @@ static void f16_from_float_avx512(const float *x, void *vy, int64_t n)
 {
     uint16_t *y = vy;
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = avx512_tail_mask16(n - i);
         _mm256_mask_storeu_epi16(y + i, m, to_f16(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }

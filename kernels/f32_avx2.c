@@ -13,13 +13,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
-
-/* Adds the 8 floats of a to the double accumulators (4 lanes each). */
-static inline void widen_into(__m256 a, __m256d *lo, __m256d *hi)
-{
-    *lo = _mm256_add_pd(*lo, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
-    *hi = _mm256_add_pd(*hi, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
-}
+#include "kernels/simd_avx2.h"
 
 static void vec_dot_f32_avx2(int n, float *s, const void *vx, const void *vy)
 {
@@ -37,11 +31,9 @@ static void vec_dot_f32_avx2(int n, float *s, const void *vx, const void *vy)
             a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16)));
             a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24)));
         }
-        widen_into(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), &total_lo, &total_hi);
+        avx2_widen_into(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), &total_lo, &total_hi);
     }
-    const __m256d t = _mm256_add_pd(total_lo, total_hi);
-    __m128d t2 = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
-    double sum = _mm_cvtsd_f64(_mm_add_sd(t2, _mm_unpackhi_pd(t2, t2)));
+    double sum = avx2_sum_widened(total_lo, total_hi);
     for (; i < n; i++)
         sum += (double)(x[i] * y[i]);
     *s = (float)sum;

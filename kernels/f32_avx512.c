@@ -14,19 +14,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
-
-/* the first `count` lanes (count <= 16) */
-static inline __mmask16 first_lanes(int count)
-{
-    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-}
-
-/* Adds the 16 floats of a to the double accumulators (8 lanes each). */
-static inline void widen_into(__m512 a, __m512d *lo, __m512d *hi)
-{
-    *lo = _mm512_add_pd(*lo, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
-    *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
-}
+#include "kernels/simd_avx512.h"
 
 /* acc + x[k]*y[k] for the lanes in m (the products rounded to float) */
 static inline __m512 add_products(__m512 acc, __mmask16 m, const float *x, const float *y)
@@ -50,13 +38,13 @@ static void vec_dot_f32_avx512(int n, float *s, const void *vx, const void *vy)
             a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32)));
             a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48)));
         }
-        widen_into(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), &total_lo, &total_hi);
+        avx512_widen_into(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), &total_lo, &total_hi);
     }
     if (i < n) {
         __m512 a = _mm512_setzero_ps();
         for (; i < n; i += 16)
-            a = add_products(a, first_lanes(n - i), x + i, y + i);
-        widen_into(a, &total_lo, &total_hi);
+            a = add_products(a, avx512_tail_mask16(n - i), x + i, y + i);
+        avx512_widen_into(a, &total_lo, &total_hi);
     }
     *s = (float)_mm512_reduce_add_pd(_mm512_add_pd(total_lo, total_hi));
 }

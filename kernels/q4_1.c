@@ -28,15 +28,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
-
-/* ggml's MIN(hi, (int8_t)v) for the v >= 0 that finite input produces, made
- * defined for every input (NaN from non-finite input gives 0). */
-static inline uint8_t truncate_code(float v, int hi)
-{
-    if (!(v > 0.0f))
-        return 0;
-    return v < (float)hi ? (uint8_t)v : (uint8_t)hi;
-}
+#include "kernels/legacy_common.h"
 
 static void quantize_row_q4_1_ref(const float *x, void *vy, int64_t n)
 {
@@ -56,8 +48,8 @@ static void quantize_row_q4_1_ref(const float *x, void *vy, int64_t n)
         y[i].d = quarry_fp32_to_fp16(d);
         y[i].m = quarry_fp32_to_fp16(min);
         for (int j = 0; j < QK4_1 / 2; j++) {
-            const uint8_t lo = truncate_code((xb[j] - min) * id + 0.5f, 15);
-            const uint8_t hi = truncate_code((xb[j + QK4_1 / 2] - min) * id + 0.5f, 15);
+            const uint8_t lo = lq_truncate_code((xb[j] - min) * id + 0.5f, 15);
+            const uint8_t hi = lq_truncate_code((xb[j + QK4_1 / 2] - min) * id + 0.5f, 15);
             y[i].qs[j] = (uint8_t)(lo | (hi << 4));
         }
     }

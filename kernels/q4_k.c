@@ -29,57 +29,10 @@ static void quantize_row_q4_K_ref(const float *x, void *vy, int64_t k)
 {
     block_q4_K *y = vy;
     const int64_t nb = k / QK_K;
-
     uint8_t L[QK_K];
-    uint8_t Laux[32];
-    float weights[32];
-    float mins[QK_K / 32];
-    float scales[QK_K / 32];
 
     for (int64_t i = 0; i < nb; i++) {
-        float max_scale = 0; /* the min is subtracted, so scales are >= 0 */
-        float max_min = 0;
-        for (int j = 0; j < QK_K / 32; ++j) {
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; ++l)
-                sum_x2 += x[32 * j + l] * x[32 * j + l];
-            const float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; ++l)
-                weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = kq_make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j],
-                                            Laux, -1.f, 0.1f, 20, 0);
-            if (scales[j] > max_scale)
-                max_scale = scales[j];
-            if (mins[j] > max_min)
-                max_min = mins[j];
-        }
-
-        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        for (int j = 0; j < QK_K / 32; ++j) {
-            /* ggml stores nearest_int's result in a uint8_t, then clamps */
-            uint8_t ls = (uint8_t)kq_nearest_int(inv_scale * scales[j]);
-            uint8_t lm = (uint8_t)kq_nearest_int(inv_min * mins[j]);
-            ls = ls < 63 ? ls : 63;
-            lm = lm < 63 ? lm : 63;
-            kq_pack_scale_min_k4(y[i].scales, j, ls, lm);
-        }
-        y[i].d = quarry_fp32_to_fp16(max_scale / 63.f);
-        y[i].dmin = quarry_fp32_to_fp16(max_min / 63.f);
-
-        /* Requantize with the scales as they will be decoded. */
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t sc, m;
-            kq_scale_min_k4(j, y[i].scales, &sc, &m);
-            const float d = quarry_fp16_to_fp32(y[i].d) * (float)sc;
-            if (d == 0)
-                continue;
-            const float dm = quarry_fp16_to_fp32(y[i].dmin) * (float)m;
-            for (int ii = 0; ii < 32; ++ii) {
-                const int l = kq_nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)kq_max_int(0, kq_min_int(15, l));
-            }
-        }
+        kq_quantize_superblock_k4(x, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin, L);
 
         uint8_t *q = y[i].qs;
         for (int j = 0; j < QK_K; j += 64) {

@@ -23,19 +23,10 @@
  * sumf must happen one block at a time in block order.
  */
 #include <math.h>
-#include <string.h>
 
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
-
-/* ggml's MIN(hi, (int8_t)v) for the v >= 0 that finite input produces, made
- * defined for every input (NaN from non-finite input gives 0). */
-static inline uint8_t truncate_code(float v, int hi)
-{
-    if (!(v > 0.0f))
-        return 0;
-    return v < (float)hi ? (uint8_t)v : (uint8_t)hi;
-}
+#include "kernels/legacy_common.h"
 
 static void quantize_row_q5_0_ref(const float *x, void *vy, int64_t n)
 {
@@ -55,22 +46,14 @@ static void quantize_row_q5_0_ref(const float *x, void *vy, int64_t n)
         y[i].d = quarry_fp32_to_fp16(d);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
-            const uint8_t lo = truncate_code(xb[j] * id + 16.5f, 31);
-            const uint8_t hi = truncate_code(xb[j + QK5_0 / 2] * id + 16.5f, 31);
+            const uint8_t lo = lq_truncate_code(xb[j] * id + 16.5f, 31);
+            const uint8_t hi = lq_truncate_code(xb[j + QK5_0 / 2] * id + 16.5f, 31);
             y[i].qs[j] = (uint8_t)((lo & 0x0F) | ((hi & 0x0F) << 4));
             qh |= (uint32_t)(lo >> 4) << j;
             qh |= (uint32_t)(hi >> 4) << (j + QK5_0 / 2);
         }
-        const uint8_t qh_bytes[4] = {(uint8_t)qh, (uint8_t)(qh >> 8), (uint8_t)(qh >> 16),
-                                     (uint8_t)(qh >> 24)};
-        memcpy(y[i].qh, qh_bytes, sizeof qh_bytes);
+        lq_store_qh(y[i].qh, qh);
     }
-}
-
-/* The 32 fifth bits of a block (little-endian u32). */
-static inline uint32_t load_qh(const uint8_t qh[4])
-{
-    return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
 }
 
 static void dequantize_row_q5_0(const void *vx, float *y, int64_t n)
@@ -79,7 +62,7 @@ static void dequantize_row_q5_0(const void *vx, float *y, int64_t n)
     const int64_t nb = n / QK5_0;
     for (int64_t i = 0; i < nb; i++) {
         const float d = quarry_fp16_to_fp32(x[i].d);
-        const uint32_t qh = load_qh(x[i].qh);
+        const uint32_t qh = lq_load_qh(x[i].qh);
         float *yb = y + i * QK5_0;
         for (int j = 0; j < QK5_0 / 2; j++) {
             const int c0 = (x[i].qs[j] & 0x0F) | (int)((qh >> j) & 1) << 4;
@@ -97,7 +80,7 @@ static void vec_dot_q5_0_q8_0(int n, float *s, const void *vx, const void *vy)
     const int nb = n / QK5_0;
     float sumf = 0.0f;
     for (int i = 0; i < nb; i++) {
-        const uint32_t qh = load_qh(x[i].qh);
+        const uint32_t qh = lq_load_qh(x[i].qh);
         int32_t sumi = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
             const int c0 = (x[i].qs[j] & 0x0F) | (int)((qh >> j) & 1) << 4;

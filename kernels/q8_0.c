@@ -18,40 +18,17 @@
  * vector lanes (elementwise products round identically), but the adds into
  * sumf must happen one block at a time in block order.
  */
-#include <math.h>
 
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
-
-/* (int8_t)roundf(v) for |v| <= 127.5 as ggml writes it, made defined for
- * every input: saturates, and NaN (only from non-finite input) gives 0. */
-static inline int8_t round_to_i8(float v)
-{
-    const float r = roundf(v);
-    if (r >= 127.0f)
-        return 127;
-    if (r <= -128.0f)
-        return -128;
-    return r == r ? (int8_t)r : 0;
-}
+#include "kernels/legacy_common.h"
 
 static void quantize_row_q8_0_ref(const float *x, void *vy, int64_t n)
 {
     block_q8_0 *y = vy;
     const int64_t nb = n / QK8_0;
-    for (int64_t i = 0; i < nb; i++) {
-        const float *xb = x + i * QK8_0;
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++) {
-            const float a = fabsf(xb[j]);
-            amax = amax > a ? amax : a; /* ggml's MAX(), NaN included */
-        }
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = quarry_fp32_to_fp16(d);
-        for (int j = 0; j < QK8_0; j++)
-            y[i].qs[j] = round_to_i8(xb[j] * id);
-    }
+    for (int64_t i = 0; i < nb; i++)
+        lq_quantize_block_q8_0(x + i * QK8_0, &y[i]);
 }
 
 static void dequantize_row_q8_0(const void *vx, float *y, int64_t n)

@@ -2,9 +2,11 @@
  * test_bf16.c - bf16 kernels: the standard kernel checks (tests/kernelcheck.h:
  * ggml golden data, every ISA level against scalar, test-quantize-fns error
  * bounds), conversions whose bfloat16 results are known (ties to even,
- * overflow to inf, subnormals kept, NaN made quiet), and an exact dot.
+ * overflow to inf, subnormals kept, NaN made quiet), and
+ * (tests/kernelcheck_family.h) an exact dot and subnormal f32 inputs at
+ * every ISA level.
  */
-#include "tests/kernelcheck.h"
+#include "tests/kernelcheck_family.h"
 
 #include <math.h>
 #include <string.h>
@@ -46,74 +48,13 @@ static void test_known_conversions(void **state)
         assert_int_equal(quarry_f32_bits(back[i]), (uint32_t)b[i] << 16);
 }
 
-static void test_dot_exact(void **state)
-{
-    (void)state;
-    struct quarry_type_traits tab[QUARRY_TYPE_COUNT];
-    assert_int_equal(quarry_traits_build(QUARRY_ISA_SCALAR, tab), 0);
-    enum { N = 37 };
-    float x[N], y[N];
-    uint16_t bx[N], by[N];
-    double want = 0;
-    for (int i = 0; i < N; i++) {
-        x[i] = (float)(i - 18) * 0.25f;
-        y[i] = (float)(3 * i % 11 - 5);
-        want += (double)x[i] * y[i];
-    }
-    tab[QUARRY_TYPE_BF16].from_float_ref(x, bx, N);
-    tab[QUARRY_TYPE_BF16].from_float_ref(y, by, N);
-    float s;
-    tab[QUARRY_TYPE_BF16].vec_dot(N, &s, bx, by);
-    assert_true(s == (float)want);
-}
-
-/* f32 subnormal inputs (which some vector conversions flush to zero) and
- * values around them: every level's fast and reference conversions must
- * give the reference bits, for lengths that exercise the vector tails. */
-static void test_subnormal_inputs_all_levels(void **state)
-{
-    (void)state;
-    struct quarry_type_traits tables[QUARRY_ISA_COUNT][QUARRY_TYPE_COUNT];
-    const int levels = kc_build_levels(tables);
-    enum { N = 77 };
-    float x[N];
-    uint16_t want[N], got[N];
-    uint64_t rng = 99;
-    for (int i = 0; i < N; i++) {
-        /* random bits below the smallest normal float, either sign, with a
-         * few normal neighbours and zeros mixed in */
-        uint32_t bits = (uint32_t)(tu_rand_u64(&rng) & 0x007FFFFF);
-        if (i % 11 == 5)
-            bits |= 0x00800000; /* smallest binade of normals */
-        if (i % 13 == 7)
-            bits = 0;
-        if (i % 2)
-            bits |= 0x80000000;
-        x[i] = quarry_f32_from_bits(bits);
-    }
-    tables[0][QUARRY_TYPE_BF16].from_float_ref(x, want, N);
-    for (int l = 0; l < levels; l++) {
-        for (int n = 1; n <= N; n += (n < 40 ? 1 : 9)) {
-            memset(got, 0xAB, sizeof got);
-            tables[l][QUARRY_TYPE_BF16].from_float(x, got, n);
-            for (int i = 0; i < n; i++)
-                if (got[i] != want[i])
-                    fail_msg("%s bf16 from_float(n=%d): [%d] %a -> 0x%04x, reference 0x%04x",
-                             quarry_isa_name((enum quarry_isa)l), n, i, (double)x[i], got[i],
-                             want[i]);
-            tables[l][QUARRY_TYPE_BF16].from_float_ref(x, got, n);
-            assert_memory_equal(got, want, sizeof(uint16_t) * (size_t)n);
-        }
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         KC_STANDARD_TESTS(QUARRY_TYPE_BF16),
         cmocka_unit_test(test_known_conversions),
-        cmocka_unit_test(test_dot_exact),
-        cmocka_unit_test(test_subnormal_inputs_all_levels),
+        cmocka_unit_test_prestate(kc_test_half_dot_exact, KC_STATE(QUARRY_TYPE_BF16)),
+        cmocka_unit_test_prestate(kc_test_half_subnormal_inputs, KC_STATE(QUARRY_TYPE_BF16)),
     };
     return TU_RUN_GROUP(tests);
 }
