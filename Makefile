@@ -10,7 +10,7 @@ SUB := $(MAKE) --no-print-directory -f build.mk
 .PHONY: all deps quarry test asan fuzz clean help check-clang demo
 
 all: deps
-	@$(SUB) BUILD=$(BUILD) all
+	+@$(SUB) BUILD=$(BUILD) all
 
 deps:
 	@tools/deps.sh
@@ -18,21 +18,21 @@ deps:
 quarry: all
 
 test: deps
-	@$(SUB) BUILD=$(BUILD) test
+	+@$(SUB) BUILD=$(BUILD) test
 
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	+@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(SUB) BUILD=build-asan SAN="$(SAN_FLAGS)" test
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS seconds on its seed corpus.
 fuzz: deps
-	@$(SUB) BUILD=build-fuzz CC=clang FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	+@$(SUB) BUILD=build-fuzz CC=clang FUZZ_SECONDS=$(FUZZ_SECONDS) \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" fuzz
 
 # Builds everything with clang as well (the tree must be warning-free under both).
 check-clang: deps
-	@$(SUB) BUILD=build-clang CC=clang all tests
+	+@$(SUB) BUILD=build-clang CC=clang all tests
 
 # Builds quarry, then generates 64 tokens greedily from the tiny stories260K
 # test model (one thread: for a 260K-parameter model waking a second costs
