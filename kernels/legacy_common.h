@@ -1,11 +1,11 @@
 /*
  * legacy_common.h - scalar helpers shared by the legacy block quants (q4_0,
  * q4_1, q5_0, q5_1, q8_0, q8_1; kernels/q[458]_[01]*.c): ggml's rounding of
- * codes and activations, the packed fifth bits of q5_0/q5_1, and the
- * reference quantization of one q8_0 / q8_1 block, which the scalar
- * reference quantizers run on every block and the SIMD quantizers on the
- * blocks they cannot vectorize (non-finite values or scales), so both give
- * ggml's bytes for every input.
+ * codes and activations, the 16-lane float fold of their dot products, the
+ * packed fifth bits of q5_0/q5_1, and the reference quantization of one
+ * q8_0 / q8_1 block, which the scalar reference quantizers run on every
+ * block and the SIMD quantizers on the blocks they cannot vectorize
+ * (non-finite values or scales), so both give ggml's bytes for every input.
  *
  * Plain C: included by scalar and SIMD files alike.
  */
@@ -52,6 +52,41 @@ static inline void lq_store_qh(uint8_t qh[4], uint32_t bits)
     const uint8_t bytes[4] = {(uint8_t)bits, (uint8_t)(bits >> 8), (uint8_t)(bits >> 16),
                               (uint8_t)(bits >> 24)};
     memcpy(qh, bytes, sizeof bytes);
+}
+
+/* ---- the float fold of the legacy dot products ---------------------------- */
+/*
+ * The legacy dot products (q4_0, q5_0, q8_0 . q8_0; q4_1, q5_1 . q8_1) fold
+ * their per-block float terms t_b into LQ_FOLD_LANES running sums instead of
+ * one, so that vector code adds 16 blocks' terms with one vector add rather
+ * than a serial chain of scalar adds, and then combine the sums by a fixed
+ * pairwise tree:
+ *   acc[0..15] = +0.0f
+ *   for each block b, in order:  acc[b % 16] = acc[b % 16] + t_b
+ *   for w = 8, 4, 2, 1:          acc[i] = acc[i] + acc[i + w]  (i < w)
+ *   result acc[0]
+ * Every ISA level reproduces this bit for bit (AVX-512: one 16-lane vector;
+ * AVX2: two 8-lane vectors, lanes 0-7 and 8-15). A lane is never -0.0f (it
+ * starts at +0.0f, and a rounded-to-nearest sum is -0.0f only when both
+ * addends are), so vector code may add +0.0f into lanes that get no block
+ * (a row's last, partial group of 16) without changing any bit.
+ */
+#define LQ_FOLD_LANES 16
+
+/* acc[b % 16] += t (block b's term) */
+static inline void lq_fold_add(float acc[LQ_FOLD_LANES], int b, float t)
+{
+    acc[b % LQ_FOLD_LANES] = acc[b % LQ_FOLD_LANES] + t;
+}
+
+/* the pairwise tree over acc (modified), returning the result */
+static inline float lq_fold_finish(float acc[LQ_FOLD_LANES])
+{
+    for (int w = LQ_FOLD_LANES / 2; w >= 1; w /= 2) {
+        for (int i = 0; i < w; i++)
+            acc[i] = acc[i] + acc[i + w];
+    }
+    return acc[0];
 }
 
 _Static_assert(QK8_0 == QK8_1, "q8_0 and q8_1 blocks hold the same number of values");

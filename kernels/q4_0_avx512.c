@@ -2,17 +2,18 @@
  * q4_0_avx512.c - AVX-512 kernels for q4_0 (F/BW/VL + VNNI): dequantize and
  * the dot product against q8_0 activations, bit-identical to kernels/q4_0.c.
  *
- * vec_dot works on groups of 8 blocks. Each block's integer sum
+ * vec_dot works on groups of 16 blocks. Each block's integer sum
  * sum_j (c_j - 8) * y_j is formed exactly with vpdpbusd (codes as unsigned
- * bytes times activations, minus 8 * sum_j y_j, also by vpdpbusd), the 8
- * block sums are gathered into one vector by a transposing reduction, and the
- * per-block terms (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in vector
- * lanes. Those terms are then added to the running sum one at a time in block
- * order, exactly as the scalar reference does; that chain of float adds (one
- * add latency per block) is what bounds the speed once the integer work is
- * cheap enough to overlap with it. The fp16 scales of 8 blocks are picked
- * out of 64-byte loads of the block bytes with word permutes (vpermt2w),
- * never reading past the 8 blocks.
+ * bytes times activations, minus 8 * sum_j y_j, also by vpdpbusd), the sums of
+ * blocks 0-7 and 8-15 are gathered into two vectors by transposing reductions,
+ * and the per-block terms (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in
+ * vector lanes. Those terms are added into two 8-lane accumulators, lanes 0-7
+ * and 8-15 of the scalar reference's 16-lane fold (block b in lane b % 16; a
+ * partial last group adds +0.0f in its empty lanes), one vector add per 8
+ * blocks with no serial chain, and the pairwise tree at the end is the
+ * scalar's (legacy_vec_dot in kernels/simd_avx2.h). The fp16 scales of each 8
+ * blocks are picked out of 64-byte loads of the block bytes with word permutes
+ * (vpermt2w), never reading past the 8 blocks.
  */
 #include <immintrin.h>
 

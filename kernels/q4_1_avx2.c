@@ -1,16 +1,18 @@
 /*
- * q4_1_avx2.c - AVX2 kernels for q4_1: dequantize and the dot product
- * against q8_1 activations, bit-identical to kernels/q4_1.c.
+ * q4_1_avx2.c - AVX2 kernels for q4_1: dequantize and the dot product against
+ * q8_1 activations, bit-identical to kernels/q4_1.c.
  *
- * vec_dot works on groups of 8 blocks. Each block's integer sum
- * sum_j c_j * y_j is formed exactly with vpmaddubsw (codes as unsigned
- * bytes; the 16-bit pair sums stay below 2^12) and vpmaddwd, the 8 block
- * sums are gathered into one vector by a transposing reduction, and the
- * per-block terms
- *     t = (float)sumi * (fp16(x.d) * fp16(y.d)) + fp16(x.m) * fp16(y.s)
- * are formed in vector lanes with the scalar's roundings. Those terms are
- * then added to the running sum one at a time in block order, exactly as the
- * scalar reference does.
+ * vec_dot works on groups of 16 blocks. Each block's integer sum
+ * sum_j c_j * y_j is formed exactly with vpmaddubsw (codes as unsigned bytes;
+ * the 16-bit pair sums stay below 2^12) and vpmaddwd, the sums of blocks 0-7
+ * and 8-15 are gathered into two vectors by transposing reductions, and the
+ * per-block terms t = (float)sumi * (fp16(x.d) * fp16(y.d)) +
+ * fp16(x.m) * fp16(y.s) are formed in vector lanes with the scalar's
+ * roundings. Those terms are added into two 8-lane accumulators, lanes 0-7 and
+ * 8-15 of the scalar reference's 16-lane fold (block b in lane b % 16; a
+ * partial last group adds +0.0f in its empty lanes), one vector add per 8
+ * blocks with no serial chain, and the pairwise tree at the end is the
+ * scalar's (legacy_vec_dot_min in kernels/simd_avx2.h).
  */
 #include <immintrin.h>
 

@@ -1,16 +1,19 @@
 /*
- * q5_0_avx2.c - AVX2 kernels for q5_0: dequantize and the dot product
- * against q8_0 activations, bit-identical to kernels/q5_0.c.
+ * q5_0_avx2.c - AVX2 kernels for q5_0: dequantize and the dot product against
+ * q8_0 activations, bit-identical to kernels/q5_0.c.
  *
- * The fifth bits (qh, one per weight) are spread to bytes with a byte
- * shuffle and compare. vec_dot works on groups of 8 blocks. Each block's
- * integer sum sum_j (c_j - 16) * y_j = sum_j n_j*y_j - 16 * sum_{fifth bit
- * clear} y_j (n_j the low 4 bits) is formed exactly with two vpmaddubsw (the
- * 16-bit pair sums stay below 2^14) and vpmaddwd, the 8 block sums are gathered
- * into one vector by a transposing reduction, and the per-block terms
+ * The fifth bits (qh, one per weight) are spread to bytes with a byte shuffle
+ * and compare. vec_dot works on groups of 16 blocks. Each block's integer sum
+ * sum_j (c_j - 16) * y_j = sum_j n_j*y_j - 16 * sum_{fifth bit clear} y_j (n_j
+ * the low 4 bits) is formed exactly with two vpmaddubsw (the 16-bit pair sums
+ * stay below 2^14) and vpmaddwd, the sums of blocks 0-7 and 8-15 are gathered
+ * into two vectors by transposing reductions, and the per-block terms
  * (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in vector lanes. Those
- * terms are then added to the running sum one at a time in block order,
- * exactly as the scalar reference does.
+ * terms are added into two 8-lane accumulators, lanes 0-7 and 8-15 of the
+ * scalar reference's 16-lane fold (block b in lane b % 16; a partial last
+ * group adds +0.0f in its empty lanes), one vector add per 8 blocks with no
+ * serial chain, and the pairwise tree at the end is the scalar's
+ * (legacy_vec_dot in kernels/simd_avx2.h).
  */
 #include <immintrin.h>
 

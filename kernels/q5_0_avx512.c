@@ -3,17 +3,18 @@
  * the dot product against q8_0 activations, bit-identical to kernels/q5_0.c.
  *
  * The fifth bits (qh, one per weight) are loaded into a 32-bit mask register.
- * vec_dot works on groups of 8 blocks. Each block's integer sum
- * sum_j (c_j - 16) * y_j = sum_j n_j*y_j - 16 * sum_{fifth bit clear} y_j
- * (n_j the low 4 bits) is formed exactly with two vpdpbusd, the 8
- * block sums are gathered into one vector by a transposing reduction, and the
+ * vec_dot works on groups of 16 blocks. Each block's integer sum
+ * sum_j (c_j - 16) * y_j = sum_j n_j*y_j - 16 * sum_{fifth bit clear} y_j (n_j
+ * the low 4 bits) is formed exactly with two vpdpbusd, the sums of blocks 0-7
+ * and 8-15 are gathered into two vectors by transposing reductions, and the
  * per-block terms (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in vector
- * lanes. Those terms are then added to the running sum one at a time in block
- * order, exactly as the scalar reference does; that chain of float adds (one
- * add latency per block) is what bounds the speed once the integer work is
- * cheap enough to overlap with it. The fp16 scales of 8 blocks are picked
- * out of 64-byte loads of the block bytes with word permutes (vpermt2w),
- * never reading past the 8 blocks.
+ * lanes. Those terms are added into two 8-lane accumulators, lanes 0-7 and
+ * 8-15 of the scalar reference's 16-lane fold (block b in lane b % 16; a
+ * partial last group adds +0.0f in its empty lanes), one vector add per 8
+ * blocks with no serial chain, and the pairwise tree at the end is the
+ * scalar's (legacy_vec_dot in kernels/simd_avx2.h). The fp16 scales of each 8
+ * blocks are picked out of 64-byte loads of the block bytes with word permutes
+ * (vpermt2w), never reading past the 8 blocks.
  */
 #include <immintrin.h>
 

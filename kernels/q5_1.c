@@ -9,17 +9,21 @@
  * * (1/d) (0 when d is 0); d and min stored as fp16 of the float values.
  *
  * vec_dot q5_1 . q8_1 - the accumulation order every ISA level reproduces:
- *   sumf = 0.0f
+ *   acc[0..15] = +0.0f
  *   for each block b, in order:
  *     sumi = sum_{j<32} c_j * y.qs[j]                       (int32, exact)
  *     t    = (float)sumi * (fp16(x.d) * fp16(y.d))          (two roundings)
  *     t    = t + fp16(x.m) * fp16(y.s)                      (product, add)
- *     sumf = sumf + t
- *   *s = sumf
+ *     acc[b % 16] = acc[b % 16] + t
+ *   for w = 8, 4, 2, 1: acc[i] = acc[i] + acc[i + w] for i < w
+ *   *s = acc[0]
+ * (kernels/legacy_common.h: lq_fold_add, lq_fold_finish.)
  * Separate float multiplies and adds, no FMA. Because sumi is exact, SIMD
- * code may form it in any order; the per-block products may be computed in
- * vector lanes (elementwise operations round identically), but the adds into
- * sumf must happen one block at a time in block order.
+ * code may form it in any order; the per-block terms t_b may be computed in
+ * vector lanes (elementwise operations round identically), and lane b % 16
+ * of a 16-lane accumulator takes block b's term, so 16 blocks are folded by
+ * one vector add and no serial chain of adds bounds the speed. The tree's
+ * order is fixed: every level must reproduce it exactly.
  */
 #include <float.h>
 #include <math.h>
@@ -80,7 +84,7 @@ static void vec_dot_q5_1_q8_1(int n, float *s, const void *vx, const void *vy)
     const block_q5_1 *x = vx;
     const block_q8_1 *y = vy;
     const int nb = n / QK5_1;
-    float sumf = 0.0f;
+    float acc[LQ_FOLD_LANES] = {0.0f};
     for (int i = 0; i < nb; i++) {
         const uint32_t qh = lq_load_qh(x[i].qh);
         int32_t sumi = 0;
@@ -93,9 +97,9 @@ static void vec_dot_q5_1_q8_1(int n, float *s, const void *vx, const void *vy)
         const float d = quarry_fp16_to_fp32(x[i].d) * quarry_fp16_to_fp32(y[i].d);
         float t = (float)sumi * d;
         t = t + quarry_fp16_to_fp32(x[i].m) * quarry_fp16_to_fp32(y[i].s);
-        sumf = sumf + t;
+        lq_fold_add(acc, i, t);
     }
-    *s = sumf;
+    *s = lq_fold_finish(acc);
 }
 
 void quarry_kernels_q5_1_scalar(struct quarry_type_traits *table)

@@ -4,17 +4,18 @@
  *
  * The fifth bits (qh, one per weight) are loaded into a 32-bit mask register
  * that adds 16 to the 4-bit codes of the weights that have it. vec_dot works
- * on groups of 8 blocks. Each block's integer sum sum_j c_j * y_j is formed
- * exactly with one vpdpbusd (codes as unsigned bytes), the 8 block sums are gathered into one vector by a transposing
- * reduction, and the per-block terms
- *     t = (float)sumi * (fp16(x.d) * fp16(y.d)) + fp16(x.m) * fp16(y.s)
- * are formed in vector lanes with the scalar's roundings. Those terms are
- * then added to the running sum one at a time in block order, exactly as the
- * scalar reference does; that chain of float adds (one add latency per
- * block) is what bounds the speed once the integer work is cheap enough to
- * overlap with it. The fp16 pairs (d, m) and (d, s) of 8 blocks are pulled
- * out of the block bytes with word permutes (vpermt2w), never reading past
- * the 8 blocks.
+ * on groups of 16 blocks. Each block's integer sum sum_j c_j * y_j is formed
+ * exactly with one vpdpbusd (codes as unsigned bytes), the sums of blocks 0-7
+ * and 8-15 are gathered into two vectors by transposing reductions, and the
+ * per-block terms t = (float)sumi * (fp16(x.d) * fp16(y.d)) +
+ * fp16(x.m) * fp16(y.s) are formed in vector lanes with the scalar's
+ * roundings. Those terms are added into two 8-lane accumulators, lanes 0-7 and
+ * 8-15 of the scalar reference's 16-lane fold (block b in lane b % 16; a
+ * partial last group adds +0.0f in its empty lanes), one vector add per 8
+ * blocks with no serial chain, and the pairwise tree at the end is the
+ * scalar's (legacy_vec_dot_min in kernels/simd_avx2.h). The fp16 pairs (d, m)
+ * and (d, s) of each 8 blocks are pulled out of the block bytes with word
+ * permutes (vpermt2w), never reading past the 8 blocks.
  */
 #include <immintrin.h>
 

@@ -7,16 +7,21 @@
  * computed as x * (1/d) (0 when d is 0), d stored as fp16 of the float d.
  *
  * vec_dot q8_0 . q8_0 - the accumulation order every ISA level reproduces:
- *   sumf = 0.0f
+ *   acc[0..15] = +0.0f
  *   for each block b, in order:
  *     sumi = sum_{j<32} x.qs[j] * y.qs[j]                  (int32, exact)
- *     sumf = sumf + (float)sumi * (fp16(x.d) * fp16(y.d))  (two roundings:
- *            the scale product, then sumi times it; then the add)
- *   *s = sumf
- * Separate float multiply and add, no FMA. Because sumi is exact, SIMD code
- * may form it in any order; the per-block scale products may be computed in
- * vector lanes (elementwise products round identically), but the adds into
- * sumf must happen one block at a time in block order.
+ *     t    = (float)sumi * (fp16(x.d) * fp16(y.d))  (scale product rounded,
+ *            then the product with sumi)
+ *     acc[b % 16] = acc[b % 16] + t
+ *   for w = 8, 4, 2, 1: acc[i] = acc[i] + acc[i + w] for i < w
+ *   *s = acc[0]
+ * (kernels/legacy_common.h: lq_fold_add, lq_fold_finish.)
+ * Separate float multiplies and adds, no FMA. Because sumi is exact, SIMD
+ * code may form it in any order; the per-block terms t_b may be computed in
+ * vector lanes (elementwise operations round identically), and lane b % 16
+ * of a 16-lane accumulator takes block b's term, so 16 blocks are folded by
+ * one vector add and no serial chain of adds bounds the speed. The tree's
+ * order is fixed: every level must reproduce it exactly.
  */
 
 #include "kernels/fp16.h"
@@ -47,15 +52,15 @@ static void vec_dot_q8_0_q8_0(int n, float *s, const void *vx, const void *vy)
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
     const int nb = n / QK8_0;
-    float sumf = 0.0f;
+    float acc[LQ_FOLD_LANES] = {0.0f};
     for (int i = 0; i < nb; i++) {
         int32_t sumi = 0;
         for (int j = 0; j < QK8_0; j++)
             sumi += (int32_t)x[i].qs[j] * (int32_t)y[i].qs[j];
         const float d = quarry_fp16_to_fp32(x[i].d) * quarry_fp16_to_fp32(y[i].d);
-        sumf = sumf + (float)sumi * d;
+        lq_fold_add(acc, i, (float)sumi * d);
     }
-    *s = sumf;
+    *s = lq_fold_finish(acc);
 }
 
 void quarry_kernels_q8_0_scalar(struct quarry_type_traits *table)

@@ -3,19 +3,22 @@
  * (from_float) and the q8_0 . q8_0 dot product, all bit-identical to
  * kernels/q8_0.c.
  *
- * vec_dot works on groups of 8 blocks. Each block's integer sum
+ * vec_dot works on groups of 16 blocks. Each block's integer sum
  * sum_j x_j * y_j is formed with vpmaddubsw on |x| and y carrying x's sign,
  * then vpmaddwd. That is exact when the activation y has no -128 (whose
  * negation wraps): the q8_0 quantizer never writes -128 (|x/d| <= 127), and
- * the weights x may hold any int8 value. The 8 block sums are gathered into
- * one vector, the per-block terms (float)sumi * (fp16(x.d) * fp16(y.d)) are
- * formed in vector lanes and then added to the running sum one at a time in
- * block order, as the scalar reference does.
+ * the weights x may hold any int8 value. The sums of blocks 0-7 and 8-15 are
+ * gathered into two vectors by transposing reductions, the per-block terms
+ * (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in vector lanes and added
+ * into two 8-lane accumulators, lanes 0-7 and 8-15 of the scalar reference's
+ * 16-lane fold (block b in lane b % 16), one vector add per 8 blocks with no
+ * serial chain; the pairwise tree at the end is the scalar's (legacy_vec_dot
+ * in kernels/simd_avx2.h).
  *
  * from_float follows quantize_row_q8_0_ref step by step (amax, d = amax/127,
- * id = 1/d, roundf(x*id) with ties away from zero, emulated exactly as
- * trunc plus a +-1 correction); a block whose values or inverse scale are not
- * finite takes the scalar path, so every input gives the reference's bytes.
+ * id = 1/d, roundf(x*id) with ties away from zero, emulated exactly as trunc
+ * plus a +-1 correction); a block whose values or inverse scale are not finite
+ * takes the scalar path, so every input gives the reference's bytes.
  */
 #include <immintrin.h>
 

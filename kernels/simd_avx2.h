@@ -1,7 +1,8 @@
 /*
  * simd_avx2.h - AVX2 (+FMA, F16C) building blocks shared by the vector
- * kernels: lane reductions, the in-order float folds that keep SIMD dot
- * products bit-identical to the scalar references, fp16 scale gathers,
+ * kernels: lane reductions, the float folds that keep SIMD dot products
+ * bit-identical to the scalar references (in order for the K-quants,
+ * 16-lane for the legacy quants), fp16 scale gathers,
  * nibble and bit unpacking, the q8_0/q8_1 block quantizer, and the loops and
  * folds of the legacy-quant and K-quant dot products. Every kernel file keeps
  * its own block decoding and documents its accumulation order; what it hands
@@ -33,6 +34,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/kquant_common.h"
+#include "kernels/legacy_common.h"
 #include "kernels/types.h"
 
 #define SIMD_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -79,22 +81,6 @@ static inline int32_t avx2_sum_lanes_8(__m256i v)
     s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(s);
-}
-
-/* sum + t[0] + t[1] + ... + t[7], added one lane at a time in lane order
- * (the running sum lives in lane 0 of sum) */
-static inline __m128 avx2_add_lanes_in_order(__m128 sum, __m256 t)
-{
-    const __m128 lo = _mm256_castps256_ps128(t);
-    const __m128 hi = _mm256_extractf128_ps(t, 1);
-    sum = _mm_add_ss(sum, lo);
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(lo));
-    sum = _mm_add_ss(sum, _mm_movehl_ps(lo, lo));
-    sum = _mm_add_ss(sum, _mm_shuffle_ps(lo, lo, _MM_SHUFFLE(3, 3, 3, 3)));
-    sum = _mm_add_ss(sum, hi);
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(hi));
-    sum = _mm_add_ss(sum, _mm_movehl_ps(hi, hi));
-    return _mm_add_ss(sum, _mm_shuffle_ps(hi, hi, _MM_SHUFFLE(3, 3, 3, 3)));
 }
 
 /* the largest of the 8 lanes of v (max_ps semantics: NaN lanes of v lose to
@@ -231,14 +217,22 @@ static inline void avx2_store_affine_u8x32(__m256i c, __m256 d, __m256 m, float 
 
 /* ---- legacy quants: the row dot product ------------------------------------ */
 /*
- * Every legacy block starts with its fp16 d. The dot products work on groups
- * of 8 blocks: block_dot gives a block's integer sum as 8 int32 partial sums,
- * the 8 block sums are gathered into one vector, the per-block float terms are
- * formed in vector lanes and then added to the running sum one block at a
- * time in block order; leftover blocks go one by one. The terms are those of
+ * Every legacy block starts with its fp16 d (q4_1/q5_1: then m; q8_1: then
+ * s). The dot products take 16 blocks at a time: block_dot gives a block's
+ * integer sum as 8 int32 partial sums, the sums of blocks 0-7 and 8-15 are
+ * gathered into two vectors by transposing reductions, the per-block float
+ * terms are formed in vector lanes, and the two vectors are added into the
+ * two accumulators (lanes 0-7 and 8-15 of the 16-lane fold that the scalar
+ * references define, kernels/legacy_common.h), so block b lands in lane
+ * b % 16 and 16 blocks cost one add per accumulator. The terms are those of
  * the scalar references (kernels/q4_0.c, kernels/q4_1.c):
  *   without min:  (float)sumi * (fp16(x.d) * fp16(y.d))
  *   with min:     (float)sumi * (fp16(x.d) * fp16(y.d)) + fp16(x.m) * fp16(y.s)
+ * A row's last, partial group goes through the same lanes: 8 blocks as a
+ * vector if there are that many, the rest term by term into a zeroed
+ * array, and the lanes without a block add +0.0f, which changes nothing
+ * (legacy_common.h). Finally the pairwise tree: lo + hi, then halves, pairs,
+ * and lane 0 + lane 1.
  */
 
 /* sum_j x_j * y_j of one block pair as 8 int32 partial sums (exact) */
@@ -271,27 +265,90 @@ SIMD_ALWAYS_INLINE __m256i legacy_block_sums_8(const uint8_t *x, size_t x_bytes,
         block_dot(x + 6 * x_bytes, y + 6 * y_bytes), block_dot(x + 7 * x_bytes, y + 7 * y_bytes));
 }
 
+/* The terms of blocks 0..7 without min: (float)sumi_k * (dx_k * dy_k) */
+SIMD_ALWAYS_INLINE __m256 legacy_terms_8(const uint8_t *x, size_t x_bytes, const uint8_t *y, size_t y_bytes,
+                                         legacy_block_dot_fn block_dot, legacy_scales_8_fn x_scales,
+                                         legacy_scales_8_fn y_scales)
+{
+    const __m256i sumi = legacy_block_sums_8(x, x_bytes, y, y_bytes, block_dot);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(x_scales(x), y_scales(y)));
+}
+
+/* The terms of blocks 0..7 with min: (float)sumi_k * (dx_k * dy_k) + mx_k * sy_k */
+SIMD_ALWAYS_INLINE __m256 legacy_terms_min_8(const uint8_t *x, size_t x_bytes, const uint8_t *y,
+                                             size_t y_bytes, legacy_block_dot_fn block_dot,
+                                             legacy_pairs_8_fn x_scales, legacy_pairs_8_fn y_scales)
+{
+    const __m256i sumi = legacy_block_sums_8(x, x_bytes, y, y_bytes, block_dot);
+    const struct fp16_pairs dm = x_scales(x), ds = y_scales(y);
+    const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dm.first, ds.first));
+    return _mm256_add_ps(t, _mm256_mul_ps(dm.second, ds.second));
+}
+
+/* One block's term, computed as the scalar reference does (with_min: plus
+ * fp16 field 2 of x times that of y). */
+SIMD_ALWAYS_INLINE float legacy_term_1(const uint8_t *x, const uint8_t *y, legacy_block_dot_fn block_dot,
+                                       bool with_min)
+{
+    const int32_t sumi = avx2_sum_lanes_8(block_dot(x, y));
+    const float d = _cvtsh_ss(simd_load_u16(x)) * _cvtsh_ss(simd_load_u16(y));
+    float t = (float)sumi * d;
+    if (with_min)
+        t = t + _cvtsh_ss(simd_load_u16(x + 2)) * _cvtsh_ss(simd_load_u16(y + 2));
+    return t;
+}
+
+/* The last left (1..15) blocks' terms into lanes 0..left-1 of *lo, *hi
+ * (+0.0f in the lanes after them): 8 as a vector when there are that many
+ * (terms8 != NULL then holds their terms), the rest one by one. */
+SIMD_ALWAYS_INLINE void legacy_tail_terms(const uint8_t *x, size_t x_bytes, const uint8_t *y, size_t y_bytes,
+                                          int left, legacy_block_dot_fn block_dot, bool with_min,
+                                          const __m256 *terms8, __m256 *lo, __m256 *hi)
+{
+    _Alignas(32) float t[LQ_FOLD_LANES] = {0.0f};
+    const int first = terms8 ? 8 : 0;
+    for (int k = first; k < left; k++)
+        t[k] = legacy_term_1(x + k * x_bytes, y + k * y_bytes, block_dot, with_min);
+    *lo = terms8 ? *terms8 : _mm256_load_ps(t);
+    *hi = _mm256_load_ps(t + 8);
+}
+
+/* The pairwise tree of the 16-lane fold (lanes 0-7 in lo, 8-15 in hi):
+ * acc[i] + acc[i + w] for w = 8, 4, 2, 1; returns acc[0]. */
+static inline float legacy_fold_finish(__m256 lo, __m256 hi)
+{
+    const __m256 a = _mm256_add_ps(lo, hi);
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
 /* The dot product of nb blocks without min (q4_0, q5_0, q8_0 . q8_0). */
 SIMD_ALWAYS_INLINE float legacy_vec_dot(int nb, const void *vx, size_t x_bytes, const void *vy,
                                         size_t y_bytes, legacy_block_dot_fn block_dot,
                                         legacy_scales_8_fn x_scales, legacy_scales_8_fn y_scales)
 {
     const uint8_t *x = vx, *y = vy;
-    __m128 sumf = _mm_setzero_ps(); /* lane 0: the running sum */
+    __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();
     int i = 0;
-    for (; i + 8 <= nb; i += 8) {
+    for (; i + 16 <= nb; i += 16) {
         const uint8_t *xb = x + i * x_bytes, *yb = y + i * y_bytes;
-        const __m256i sumi = legacy_block_sums_8(xb, x_bytes, yb, y_bytes, block_dot);
-        const __m256 d = _mm256_mul_ps(x_scales(xb), y_scales(yb));
-        sumf = avx2_add_lanes_in_order(sumf, _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), d));
+        acc_lo = _mm256_add_ps(acc_lo, legacy_terms_8(xb, x_bytes, yb, y_bytes, block_dot, x_scales, y_scales));
+        acc_hi = _mm256_add_ps(acc_hi, legacy_terms_8(xb + 8 * x_bytes, x_bytes, yb + 8 * y_bytes, y_bytes,
+                                                      block_dot, x_scales, y_scales));
     }
-    for (; i < nb; i++) {
+    if (i < nb) {
         const uint8_t *xb = x + i * x_bytes, *yb = y + i * y_bytes;
-        const int32_t sumi = avx2_sum_lanes_8(block_dot(xb, yb));
-        const float d = _cvtsh_ss(simd_load_u16(xb)) * _cvtsh_ss(simd_load_u16(yb));
-        sumf = _mm_add_ss(sumf, _mm_set_ss((float)sumi * d));
+        const int left = nb - i;
+        __m256 t8 = _mm256_setzero_ps(), lo, hi;
+        if (left >= 8)
+            t8 = legacy_terms_8(xb, x_bytes, yb, y_bytes, block_dot, x_scales, y_scales);
+        legacy_tail_terms(xb, x_bytes, yb, y_bytes, left, block_dot, false, left >= 8 ? &t8 : NULL, &lo, &hi);
+        acc_lo = _mm256_add_ps(acc_lo, lo);
+        acc_hi = _mm256_add_ps(acc_hi, hi);
     }
-    return _mm_cvtss_f32(sumf);
+    return legacy_fold_finish(acc_lo, acc_hi);
 }
 
 /* The dot product of nb blocks with min (q4_1, q5_1 . q8_1): the second
@@ -301,24 +358,26 @@ SIMD_ALWAYS_INLINE float legacy_vec_dot_min(int nb, const void *vx, size_t x_byt
                                             legacy_pairs_8_fn x_scales, legacy_pairs_8_fn y_scales)
 {
     const uint8_t *x = vx, *y = vy;
-    __m128 sumf = _mm_setzero_ps(); /* lane 0: the running sum */
+    __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();
     int i = 0;
-    for (; i + 8 <= nb; i += 8) {
+    for (; i + 16 <= nb; i += 16) {
         const uint8_t *xb = x + i * x_bytes, *yb = y + i * y_bytes;
-        const __m256i sumi = legacy_block_sums_8(xb, x_bytes, yb, y_bytes, block_dot);
-        const struct fp16_pairs dm = x_scales(xb), ds = y_scales(yb);
-        const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dm.first, ds.first));
-        sumf = avx2_add_lanes_in_order(sumf, _mm256_add_ps(t, _mm256_mul_ps(dm.second, ds.second)));
+        acc_lo = _mm256_add_ps(acc_lo,
+                               legacy_terms_min_8(xb, x_bytes, yb, y_bytes, block_dot, x_scales, y_scales));
+        acc_hi = _mm256_add_ps(acc_hi, legacy_terms_min_8(xb + 8 * x_bytes, x_bytes, yb + 8 * y_bytes, y_bytes,
+                                                          block_dot, x_scales, y_scales));
     }
-    for (; i < nb; i++) {
+    if (i < nb) {
         const uint8_t *xb = x + i * x_bytes, *yb = y + i * y_bytes;
-        const int32_t sumi = avx2_sum_lanes_8(block_dot(xb, yb));
-        const float d = _cvtsh_ss(simd_load_u16(xb)) * _cvtsh_ss(simd_load_u16(yb));
-        float t = (float)sumi * d;
-        t = t + _cvtsh_ss(simd_load_u16(xb + 2)) * _cvtsh_ss(simd_load_u16(yb + 2));
-        sumf = _mm_add_ss(sumf, _mm_set_ss(t));
+        const int left = nb - i;
+        __m256 t8 = _mm256_setzero_ps(), lo, hi;
+        if (left >= 8)
+            t8 = legacy_terms_min_8(xb, x_bytes, yb, y_bytes, block_dot, x_scales, y_scales);
+        legacy_tail_terms(xb, x_bytes, yb, y_bytes, left, block_dot, true, left >= 8 ? &t8 : NULL, &lo, &hi);
+        acc_lo = _mm256_add_ps(acc_lo, lo);
+        acc_hi = _mm256_add_ps(acc_hi, hi);
     }
-    return _mm_cvtss_f32(sumf);
+    return legacy_fold_finish(acc_lo, acc_hi);
 }
 
 /* ---- q8_0 / q8_1 activation quantizer -------------------------------------- */
