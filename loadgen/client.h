@@ -1,19 +1,31 @@
 /*
- * client.h - the load-generating HTTP/1.1 client: one thread driving many
- * requests at once through libcurl's multi interface (the socket API on an
- * epoll loop, so a wake-up costs the same with 4 or 4000 requests in
- * flight), keep-alive connections reused across requests, SSE streams parsed
- * as bytes arrive.
+ * client.h - the load-generating HTTP/1.1 client: event loops driving many
+ * requests at once over keep-alive connections, SSE streams parsed as bytes
+ * arrive.
+ *
+ * The request path is quarry-load's own (loadgen/http1.h: plain http://,
+ * one send() and one read() per small request on an epoll loop), not
+ * libcurl: a load generator must cost less per request than the server it
+ * measures, and libcurl costs about twice what wrk does. Each loop runs on
+ * its own thread (--threads, default 1) with its own connections and
+ * statistics; the statistics (HDR histograms, counts) are merged at the end.
  *
  * Workloads:
  *   closed loop (concurrency > 0): that many clients, each sending its next
  *     request as soon as its last one ends; bounded by max_requests and/or
- *     duration.
+ *     duration. The clients are spread over the threads (like wrk's
+ *     connections), so concurrency must be at least threads.
  *   open loop (concurrency == 0): requests sent at the precomputed schedule
  *     times (loadgen/arrivals.h); with max_concurrency > 0 at most that many
  *     are in flight and the rest wait in a client-side queue, whose wait is
  *     recorded as queue time and counted in their latencies. Schedule times
- *     are kept to the microsecond with a timerfd.
+ *     are kept to the microsecond with a timerfd. With several threads,
+ *     thread k sends the schedule's entries k, k + threads, ... and the cap
+ *     is split between the threads (so it must be at least threads).
+ * A request's latency in closed loop starts when it is written to its
+ * connection (or when its connection starts opening, for the first request
+ * on a connection) and ends when the last byte of its response has been
+ * read: the definition wrk uses.
  * A run always ends by itself: no request starts after `duration`; requests
  * still running `drain_s` seconds after that are aborted (outcome
  * "aborted"), and every request has a timeout. Requests still queued when the
@@ -36,7 +48,7 @@
 #include "loadgen/stats.h"
 
 struct qload_config {
-    const char *url;                 /* the endpoint's full URL */
+    const char *url;                 /* the endpoint's full URL (http://) */
     enum qload_api api;
     const char *model;
     const char *const *api_keys;     /* n_keys bearer tokens; request i uses key i % n_keys */
@@ -57,6 +69,7 @@ struct qload_config {
     int save_detailed;               /* keep every record (with its gaps) */
     int server_pid;                  /* > 0: sample its resident memory */
     double rss_interval_s;
+    int threads;                     /* event loops on their own threads; 0 is taken as 1 */
 };
 
 struct qload_records {
@@ -70,12 +83,10 @@ void qload_records_free(struct qload_records *r);
  * max(1, n_keys) tenants); records (with save_detailed) and rss (with
  * server_pid) may be NULL otherwise. Returns 0 when the run happened (the
  * requests may all have failed: that is in the stats), or a negative code
- * when it could not run (bad config, out of memory, libcurl or epoll
- * failure). */
+ * when it could not run (bad config or URL, out of memory, epoll or thread
+ * failure). A host name that does not resolve is not such a failure: every
+ * request then fails as a connect error. */
 int qload_run(const struct qload_config *cfg, struct qload_stats *stats,
               struct qload_records *records, struct qload_rss *rss, quarry_error *err);
-
-/* libcurl's version string ("7.88.1"). */
-const char *qload_curl_version(void);
 
 #endif

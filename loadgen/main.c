@@ -39,7 +39,8 @@ static void usage(FILE *out)
 "Load generator for OpenAI-compatible servers (HTTP/1.1, streaming SSE).\n"
 "\n"
 "Target:\n"
-"  --url URL              server base URL (default http://127.0.0.1:8080)\n"
+"  --url URL              server base URL, plain http:// (default\n"
+"                         http://127.0.0.1:8080)\n"
 "  --endpoint PATH        /v1/completions (default), /v1/chat/completions, or any\n"
 "                         other path, fetched with a plain GET (e.g. /health)\n"
 "  --model NAME           model field of each request (default quarry)\n"
@@ -60,6 +61,9 @@ static void usage(FILE *out)
 "  --max-concurrency N    open loop: at most N in flight, the rest queue in the\n"
 "                         client (queue time reported separately)\n"
 "  --seed N               seeds schedule, prompts and cancellations (default 1)\n"
+"  --threads N            event loops on N threads (default 1), each with its\n"
+"                         share of the clients (closed loop; at least N) or of\n"
+"                         the schedule and the cap (open loop)\n"
 "Bounds (a run always stops by itself; default --duration 10):\n"
 "  --requests N           stop after N requests\n"
 "  --duration S           send no request after S seconds\n"
@@ -114,6 +118,7 @@ struct options {
     const char *slo;
     int server_pid;
     double rss_interval_ms;
+    int threads;
 };
 
 enum {
@@ -122,7 +127,7 @@ enum {
     OPT_MAX_CONCURRENCY, OPT_SEED, OPT_REQUESTS, OPT_DURATION, OPT_DRAIN, OPT_PROMPT_TOKENS,
     OPT_MAX_TOKENS, OPT_PROMPTS_FILE, OPT_SHARED_PREFIX, OPT_CANCEL_RATIO, OPT_IGNORE_EOS,
     OPT_OUTPUT, OPT_JSON, OPT_SAVE_DETAILED, OPT_SLO, OPT_FAIL_IF, OPT_SERVER_PID,
-    OPT_RSS_INTERVAL, OPT_QUIET, OPT_HELP,
+    OPT_RSS_INTERVAL, OPT_QUIET, OPT_HELP, OPT_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -158,6 +163,7 @@ static const struct option long_options[] = {
     {"rss-interval-ms", required_argument, NULL, OPT_RSS_INTERVAL},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"help", no_argument, NULL, OPT_HELP},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {NULL, 0, NULL, 0},
 };
 
@@ -304,6 +310,7 @@ static int add_config(cJSON *cfg, const struct options *o, const char *url, cons
         ok = ok && cJSON_AddNumberToObject(cfg, "scheduled_requests", (double)schedule_len);
     }
     ok = ok && cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
+    ok = ok && cJSON_AddNumberToObject(cfg, "threads", o->threads);
     if (o->requests > 0)
         ok = ok && cJSON_AddNumberToObject(cfg, "requests", (double)o->requests);
     else
@@ -351,6 +358,7 @@ int main(int argc, char **argv)
         .max_tokens = "64",
         .rss_interval_ms = 100,
         .burstiness = -1,
+        .threads = 1,
     };
     struct qload_thresholds thresholds = {0};
     int exit_code = 1;
@@ -428,6 +436,10 @@ int main(int argc, char **argv)
             bad = parse_double("rss-interval-ms", optarg, 1, 1e7, &o.rss_interval_ms);
             break;
         case OPT_QUIET: o.quiet = 1; break;
+        case OPT_THREADS:
+            bad = parse_int("threads", optarg, 1, 1024, &iv);
+            o.threads = (int)iv;
+            break;
         case 'h':
         case OPT_HELP:
             usage(stdout);
@@ -564,6 +576,7 @@ int main(int argc, char **argv)
         .save_detailed = o.save_detailed,
         .server_pid = o.server_pid,
         .rss_interval_s = o.rss_interval_ms / 1000.0,
+        .threads = o.threads,
     };
     struct qload_rss rss;
     qload_rss_init(&rss, o.server_pid);
@@ -599,6 +612,10 @@ int main(int argc, char **argv)
         snprintf(desc, sizeof desc, "open loop, %g req/s %s%s, %s, %s; %s %s", o.rate,
                  qload_arrival_name(arrival), shape, cap, bound, api == QLOAD_API_PLAIN_GET ? "GET" : "POST",
                  url);
+    }
+    if (o.threads > 1) {
+        const size_t used = strlen(desc);
+        snprintf(desc + used, sizeof desc - used, " (%d threads)", o.threads);
     }
     const struct qload_report rep = {
         .description = desc,

@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *qload_curl_version(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v && v->version ? v->version : "?";
+}
+
 struct buffer {
     char *data;
     size_t len, cap;

@@ -28,4 +28,7 @@ cJSON *qload_prometheus_parse(const char *text, size_t len);
  * out of memory. */
 cJSON *qload_prometheus_delta(const cJSON *before, const cJSON *after);
 
+/* libcurl's version string ("7.88.1"): the scrape's HTTP client. */
+const char *qload_curl_version(void);
+
 #endif

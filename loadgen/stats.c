@@ -189,6 +189,40 @@ uint64_t qload_stats_errors(const struct qload_stats *s)
     return n;
 }
 
+void qload_stats_merge(struct qload_stats *dst, const struct qload_stats *src)
+{
+    qload_hist_merge(&dst->ttft, &src->ttft);
+    qload_hist_merge(&dst->itl, &src->itl);
+    qload_hist_merge(&dst->tpot, &src->tpot);
+    qload_hist_merge(&dst->e2e, &src->e2e);
+    qload_hist_merge(&dst->queue, &src->queue);
+    qload_hist_merge(&dst->prompt_tokens, &src->prompt_tokens);
+    qload_hist_merge(&dst->completion_tokens, &src->completion_tokens);
+    dst->sent += src->sent;
+    dst->not_sent += src->not_sent;
+    for (int o = 0; o < QLOAD_OUT_COUNT; o++) {
+        dst->outcomes[o] += src->outcomes[o];
+        if (dst->error_example[o][0] == '\0')
+            memcpy(dst->error_example[o], src->error_example[o], sizeof dst->error_example[o]);
+    }
+    for (int i = 0; i < QLOAD_HTTP_STATUS_MAX; i++)
+        dst->http_status[i] += src->http_status[i];
+    dst->slo_met += src->slo_met;
+    dst->total_prompt_tokens += src->total_prompt_tokens;
+    dst->total_completion_tokens += src->total_completion_tokens;
+    dst->total_output_chunks += src->total_output_chunks;
+    dst->bytes_received += src->bytes_received;
+    dst->connections_opened += src->connections_opened;
+    if (src->wall_ns > dst->wall_ns)
+        dst->wall_ns = src->wall_ns;
+    const int n = dst->n_tenants < src->n_tenants ? dst->n_tenants : src->n_tenants;
+    for (int t = 0; t < n; t++) {
+        dst->tenant_sent[t] += src->tenant_sent[t];
+        dst->tenant_ok[t] += src->tenant_ok[t];
+        dst->tenant_errors[t] += src->tenant_errors[t];
+    }
+}
+
 static const struct qload_hist *latency_hist(const struct qload_stats *s, const char *name)
 {
     if (strcmp(name, "ttft") == 0)

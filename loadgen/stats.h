@@ -48,7 +48,6 @@ struct qload_record {
     int tenant;                /* index of the API key used, 0 when none */
     enum qload_outcome outcome;
     int http_status;           /* 0 when no response */
-    int curl_code;
     int64_t intended_ns, sent_ns, first_token_ns, end_ns;  /* first_token_ns -1 when none */
     int64_t prompt_tokens, completion_tokens;               /* from usage; -1 when absent */
     int64_t output_chunks;
@@ -56,7 +55,7 @@ struct qload_record {
     int prompt_words, max_tokens; /* what was asked for (prompt_words -1 for file prompts) */
     int cancel_after;          /* planned cancel after this many chunks, 0 none */
     int64_t bytes_received;
-    const char *error_text;    /* what went wrong (curl's message, HTTP status line); NULL when ok */
+    const char *error_text;    /* what went wrong (transport error, HTTP status line); NULL when ok */
     int64_t *itl_ns;           /* every gap; kept past the request only with --save-detailed */
     size_t n_itl;
 };
@@ -85,7 +84,7 @@ struct qload_stats {
     uint64_t slo_met;                    /* successful requests meeting the SLO */
     uint64_t total_prompt_tokens, total_completion_tokens, total_output_chunks;
     uint64_t bytes_received;
-    uint64_t connections_opened;         /* new TCP connections (libcurl's count) */
+    uint64_t connections_opened;         /* TCP connections established */
     int64_t wall_ns;                     /* run start to last request finished */
     int64_t schedule_ns;                 /* open loop: intended time of the last request */
     struct qload_slo slo;
@@ -101,6 +100,10 @@ void qload_stats_free(struct qload_stats *s);
  * histogram when it succeeded). */
 void qload_stats_add(struct qload_stats *s, const struct qload_record *r);
 uint64_t qload_stats_errors(const struct qload_stats *s); /* all outcomes but ok and cancelled */
+/* Adds src (another thread's share of the same run: same tenants and SLO)
+ * to dst: histograms merged, counts added, wall time the later one; dst's
+ * schedule_ns is kept. */
+void qload_stats_merge(struct qload_stats *dst, const struct qload_stats *src);
 
 /* A named figure for thresholds and reports:
  *   pNN_X / mean_X / stddev_X / max_X with X in ttft, itl, tpot, e2e, queue

@@ -10,7 +10,11 @@
  * seen by the server, tenants, timeouts, the drain limit, /metrics
  * before/after, resident-memory sampling and the --fail-if exit status.
  * Also unit checks of the pieces the run depends on (length specs, shared
- * prefixes, SLO and threshold parsing).
+ * prefixes, SLO and threshold parsing, the HTTP/1.1 response parser and
+ * URLs). Several event-loop threads (--threads) must add up to the same
+ * counts as one, and a scripted raw-socket server checks the HTTP framings
+ * the fake server does not produce (close-delimited bodies, chunk
+ * extensions and trailers, a server that drops kept-alive connections).
  *
  * Timing bounds are one-sided where the physics is (a TTFT can never be
  * shorter than the server's delay) and generous on the other side, because
@@ -31,12 +35,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
 
+#include "loadgen/http1.h"
 #include "loadgen/prompts.h"
 #include "loadgen/stats.h"
 #include "loadgen/thresholds.h"
@@ -636,7 +644,490 @@ static void test_plain_get(void **state)
     cJSON_Delete(doc);
 }
 
+/* Several event loops (--threads): the clients are spread over them and the
+ * merged counts are what one loop would report. */
+static void test_threads(void **state)
+{
+    (void)state;
+    const struct fake_server_opts so = {.first_token_ms = 2, .token_ms = 1, .n_chunks = 4,
+                                        .health_delay_us = 200};
+    struct fixture f;
+    start_server(&f, &so);
+    cJSON *doc;
+    /* closed loop, plain GET: 5 clients over 2 threads */
+    const char *get[] = {"--url", f.url, "--endpoint", "/health", "--concurrency", "5", "--threads", "2",
+                         "--requests", "400", "--metrics-path", "none", NULL};
+    assert_int_equal(run_load(get, &doc), 0);
+    assert_non_null(doc);
+    const cJSON *s = summary(doc);
+    check_counts_add_up(doc);
+    assert_true(num(s, "requests.sent") == 400);
+    assert_true(num(s, "requests.ok") == 400);
+    assert_true(num(s, "latency_ms.e2e.count") == 400);
+    assert_true(num(s, "latency_ms.e2e.min") >= 0.2);
+    const double conns = num(s, "connections_opened");
+    assert_true(conns >= 2 && conns <= 5);
+    assert_true(num(doc, "config.threads") == 2);
+    cJSON_Delete(doc);
+    /* closed loop, streamed completions (the prompts are shared between threads) */
+    const char *post[] = {"--url", f.url, "--concurrency", "4", "--threads", "3", "--requests", "30",
+                          "--max-tokens", "4", "--prompt-tokens", "9", "--save-detailed", NULL};
+    assert_int_equal(run_load(post, &doc), 0);
+    assert_non_null(doc);
+    s = summary(doc);
+    check_counts_add_up(doc);
+    assert_true(num(s, "requests.ok") == 30);
+    assert_true(num(s, "tokens.total_completion") == 30 * 4);
+    assert_true(num(s, "tokens.total_prompt") == 30 * 9);
+    assert_true(num(s, "latency_ms.itl.count") == 30 * 3);
+    assert_true(num(s, "latency_ms.ttft.min") >= 2.0);
+    /* every request id once, in the merged records */
+    const cJSON *recs = at(doc, "requests");
+    assert_int_equal(cJSON_GetArraySize(recs), 30);
+    int seen[30] = {0};
+    for (const cJSON *r = recs->child; r; r = r->next) {
+        const int id = (int)num(r, "id");
+        assert_true(id >= 0 && id < 30);
+        seen[id]++;
+    }
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(seen[i], 1);
+    cJSON_Delete(doc);
+    /* open loop: the schedule is split between the threads, the cap too */
+    const char *open[] = {"--url", f.url, "--endpoint", "/health", "--rate", "400", "--arrival", "constant",
+                          "--requests", "40", "--threads", "3", "--max-concurrency", "3", "--metrics-path",
+                          "none", NULL};
+    assert_int_equal(run_load(open, &doc), 0);
+    assert_non_null(doc);
+    s = summary(doc);
+    check_counts_add_up(doc);
+    assert_true(num(s, "requests.ok") == 40);
+    assert_true(fabs(num(s, "schedule_span_s") - 39 * 0.0025) < 1e-6);
+    assert_true(num(s, "duration_s") >= 39 * 0.0025);
+    cJSON_Delete(doc);
+    /* fewer clients than threads: refused */
+    const char *bad[] = {"--url", f.url, "--endpoint", "/health", "--concurrency", "2", "--threads", "3",
+                         "--requests", "5", "--metrics-path", "none", NULL};
+    assert_int_equal(run_load(bad, &doc), 1);
+    cJSON_Delete(doc);
+    struct fake_server_counts c;
+    fake_server_counts(f.srv, &c);
+    fake_server_stop(f.srv);
+    assert_int_equal(c.health, 440);
+    assert_int_equal(c.posts, 30);
+}
+
+/* ---- a scripted raw-socket server: fixed responses, chosen framing ---- */
+
+struct raw_server {
+    int listen_fd;
+    uint16_t port;
+    const char *response;     /* sent for every request */
+    int requests_per_conn;    /* close after this many responses (0: never) */
+    pthread_t thread;
+    volatile int stop;
+    int connections, requests; /* what it saw */
+};
+
+/* Reads one request head (up to the blank line); 0 when the client went away. */
+static int raw_read_request(const struct raw_server *rs, int fd)
+{
+    char buf[4096];
+    size_t have = 0;
+    while (!rs->stop) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) == 0)
+            continue;
+        const ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0)
+            return 0;
+        have += (size_t)n;
+        buf[have] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            return 1;
+        if (have == sizeof buf - 1)
+            return 0;
+    }
+    return 0;
+}
+
+static void *raw_server_main(void *arg)
+{
+    struct raw_server *rs = arg;
+    while (!rs->stop) {
+        struct pollfd p = {rs->listen_fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        const int fd = accept(rs->listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        rs->connections++;
+        for (int served = 0; !rs->stop && (rs->requests_per_conn == 0 || served < rs->requests_per_conn);
+             served++) {
+            if (!raw_read_request(rs, fd))
+                break;
+            rs->requests++;
+            const size_t len = strlen(rs->response);
+            if (write(fd, rs->response, len) != (ssize_t)len)
+                break;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void raw_server_start(struct raw_server *rs, const char *response, int requests_per_conn)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->response = response;
+    rs->requests_per_conn = requests_per_conn;
+    rs->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(rs->listen_fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(rs->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(rs->listen_fd, 16), 0);
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(rs->listen_fd, (struct sockaddr *)&a, &alen), 0);
+    rs->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&rs->thread, NULL, raw_server_main, rs), 0);
+}
+
+static void raw_server_stop(struct raw_server *rs)
+{
+    rs->stop = 1;
+    pthread_join(rs->thread, NULL);
+    close(rs->listen_fd);
+}
+
+/* Runs 20 sequential GETs against a raw server; returns the parsed result. */
+static cJSON *raw_run(const struct raw_server *rs)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)rs->port);
+    const char *args[] = {"--url", url, "--endpoint", "/x", "--concurrency", "1", "--requests", "20",
+                          "--metrics-path", "none", "--timeout", "5", NULL};
+    cJSON *doc;
+    assert_int_equal(run_load(args, &doc), 0);
+    assert_non_null(doc);
+    check_counts_add_up(doc);
+    return doc;
+}
+
+/* A server that closes each kept-alive connection after one response,
+ * without saying so: the next request on it finds it closed, and is sent
+ * again on a new connection instead of counting as an error. */
+static void test_server_drops_keepalive(void **state)
+{
+    (void)state;
+    struct raw_server rs;
+    raw_server_start(&rs, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 1);
+    cJSON *doc = raw_run(&rs);
+    raw_server_stop(&rs);
+    const cJSON *s = summary(doc);
+    assert_true(num(s, "requests.ok") == 20);
+    assert_true(num(s, "bytes_received") == 20 * 5);
+    assert_true(num(s, "connections_opened") == 20);
+    assert_int_equal(rs.requests, 20);
+    cJSON_Delete(doc);
+}
+
+/* HTTP/1.0 with a body delimited by the connection's close; a chunked body
+ * with extensions and a trailer on one kept-alive connection; a 503 with
+ * Connection: close. */
+static void test_http_framings(void **state)
+{
+    (void)state;
+    struct raw_server rs;
+    raw_server_start(&rs, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close", 1);
+    cJSON *doc = raw_run(&rs);
+    raw_server_stop(&rs);
+    const cJSON *s = summary(doc);
+    assert_true(num(s, "requests.ok") == 20);
+    assert_true(num(s, "bytes_received") == 20 * 11);
+    assert_true(num(s, "connections_opened") == 20);
+    cJSON_Delete(doc);
+
+    raw_server_start(&rs,
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3;name=value\r\nabc\r\n0A\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                     0);
+    doc = raw_run(&rs);
+    raw_server_stop(&rs);
+    s = summary(doc);
+    assert_true(num(s, "requests.ok") == 20);
+    assert_true(num(s, "bytes_received") == 20 * 13);
+    assert_true(num(s, "connections_opened") == 1);
+    assert_int_equal(rs.connections, 1);
+    cJSON_Delete(doc);
+
+    raw_server_start(&rs, "HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbusy", 0);
+    doc = raw_run(&rs);
+    raw_server_stop(&rs);
+    s = summary(doc);
+    assert_true(num(s, "requests.by_outcome.http_status") == 20);
+    assert_true(num(s, "requests.http_status.503") == 20);
+    assert_true(num(s, "connections_opened") == 20);
+    assert_non_null(strstr(at(s, "requests.error_examples.http_status")->valuestring, "busy"));
+    cJSON_Delete(doc);
+
+    /* not HTTP at all: an error of its own kind, never an ok */
+    raw_server_start(&rs, "SSH-2.0-OpenSSH\r\n\r\n", 1);
+    doc = raw_run(&rs);
+    raw_server_stop(&rs);
+    s = summary(doc);
+    assert_true(num(s, "requests.by_outcome.other") == 20);
+    assert_non_null(strstr(at(s, "requests.error_examples.other")->valuestring, "malformed"));
+    cJSON_Delete(doc);
+}
+
 /* ---- unit checks of the request-side pieces ---- */
+
+struct body_sink {
+    char data[256];
+    size_t len;
+    int stop_after; /* stop once this many bytes arrived (0: never) */
+};
+
+static int sink_body(void *ctx, const char *data, size_t len)
+{
+    struct body_sink *b = ctx;
+    assert_true(b->len + len < sizeof b->data);
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return b->stop_after > 0 && b->len >= (size_t)b->stop_after;
+}
+
+/* Feeds text in pieces of `step` bytes (0: all at once); returns the last
+ * result and how many bytes of text the response took. */
+static int feed_pieces(struct qload_http_resp *r, const char *text, size_t len, size_t step,
+                       struct body_sink *b, size_t *taken)
+{
+    size_t pos = 0;
+    int rc = QLOAD_HTTP_MORE;
+    while (pos < len) {
+        const size_t n = step == 0 || len - pos < step ? len - pos : step;
+        size_t used = 0;
+        rc = qload_http_feed(r, text + pos, n, &used, sink_body, b);
+        assert_true(used <= n);
+        pos += used;
+        if (rc != QLOAD_HTTP_MORE)
+            break;
+        assert_true(used == n);
+    }
+    *taken = pos;
+    return rc;
+}
+
+static void test_http1_parser(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *body;
+        int status, keep_alive, done; /* done: complete without the connection closing */
+    } good[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello", "hello", 200, 1, 1},
+        {"HTTP/1.1 200 OK\r\nconnection: Close\r\ncontent-length:  2 \r\n\r\nhi", "hi", 200, 0, 1},
+        {"HTTP/1.1 404 Not Found\nContent-Length: 3\n\nnop", "nop", 404, 1, 1}, /* bare LF */
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+         "4\r\nWiki\r\n5;ext=\"a;b\"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\n",
+         "Wikipedia in\r\n\r\nchunks.", 200, 1, 1},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx", "x", 201, 1, 1},
+        {"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n", "", 204, 1, 1},
+        {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", "", 200, 1, 1},
+        {"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nz", "z", 200, 0, 1},
+        {"HTTP/1.0 200 OK\r\n\r\nuntil the end", "until the end", 200, 0, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc", "abc", 200, 1, 1},
+        {"\r\nHTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "", 200, 1, 1}, /* no reason phrase */
+    };
+    struct qload_http_resp r;
+    qload_http_resp_init(&r);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const size_t len = strlen(good[i].text);
+        /* whole, byte by byte, and in 7-byte pieces: the same result */
+        const size_t steps[] = {0, 1, 7};
+        for (size_t k = 0; k < 3; k++) {
+            qload_http_resp_reset(&r);
+            struct body_sink b = {.len = 0};
+            size_t taken = 0;
+            int rc = feed_pieces(&r, good[i].text, len, steps[k], &b, &taken);
+            if (!good[i].done) {
+                assert_int_equal(rc, QLOAD_HTTP_MORE);
+                assert_int_equal(qload_http_eof(&r), QLOAD_HTTP_DONE);
+            } else {
+                assert_int_equal(rc, QLOAD_HTTP_DONE);
+                assert_int_equal(taken, len);
+            }
+            assert_int_equal(r.status, good[i].status);
+            assert_int_equal(r.keep_alive, good[i].keep_alive);
+            assert_int_equal(b.len, strlen(good[i].body));
+            assert_memory_equal(b.data, good[i].body, b.len);
+        }
+    }
+
+    /* two responses back to back: the first takes only its own bytes */
+    const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 200 OK\r\n";
+    qload_http_resp_reset(&r);
+    struct body_sink b = {.len = 0};
+    size_t used = 0;
+    assert_int_equal(qload_http_feed(&r, two, sizeof two - 1, &used, sink_body, &b), QLOAD_HTTP_DONE);
+    assert_int_equal(used, strlen("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"));
+
+    /* cut short: the close does not complete a response with a length */
+    const char cut[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+    qload_http_resp_reset(&r);
+    assert_int_equal(qload_http_feed(&r, cut, sizeof cut - 1, &used, sink_body, &b), QLOAD_HTTP_MORE);
+    assert_int_equal(qload_http_eof(&r), 0);
+    assert_int_equal(r.bytes_seen, sizeof cut - 1);
+
+    /* the body callback stops the parser */
+    const char stream[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+    qload_http_resp_reset(&r);
+    struct body_sink stopper = {.len = 0, .stop_after = 3};
+    assert_int_equal(qload_http_feed(&r, stream, sizeof stream - 1, &used, sink_body, &stopper),
+                     QLOAD_HTTP_STOPPED);
+    assert_int_equal(stopper.len, 3);
+
+    /* malformed responses */
+    static const char *bad[] = {
+        "HTTP/2 200 OK\r\n\r\n",
+        "HTTP/1.1 20 OK\r\n\r\n",
+        "HTTP/1.1 200OK\r\n\r\n",
+        "ICY 200 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1234567890123456\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        qload_http_resp_reset(&r);
+        struct body_sink sink = {.len = 0};
+        const int rc = qload_http_feed(&r, bad[i], strlen(bad[i]), &used, sink_body, &sink);
+        if (rc != QLOAD_HTTP_BAD)
+            fail_msg("accepted malformed response %zu: %s", i, bad[i]);
+        assert_non_null(r.error);
+    }
+
+    /* a head over the limit, however it is cut */
+    const size_t big = QLOAD_HTTP_MAX_HEAD + 100;
+    char *huge = malloc(big);
+    assert_non_null(huge);
+    memcpy(huge, "HTTP/1.1 200 OK\r\nX: ", 21);
+    memset(huge + 21, 'a', big - 21);
+    for (size_t step = 1000; step <= big; step *= 8) {
+        qload_http_resp_reset(&r);
+        size_t pos = 0;
+        int rc = QLOAD_HTTP_MORE;
+        while (rc == QLOAD_HTTP_MORE && pos < big) {
+            const size_t n = big - pos < step ? big - pos : step;
+            rc = qload_http_feed(&r, huge + pos, n, &used, NULL, NULL);
+            pos += used;
+        }
+        assert_int_equal(rc, QUARRY_ERANGE);
+    }
+    free(huge);
+    qload_http_resp_free(&r);
+}
+
+/* Merging per-thread statistics gives what one thread recording every
+ * request would have. */
+static void test_stats_merge(void **state)
+{
+    (void)state;
+    quarry_error err;
+    const struct qload_slo slo = {.ttft_ms = 50};
+    struct qload_stats all, a, b;
+    assert_int_equal(qload_stats_init(&all, 3, &slo, &err), 0);
+    assert_int_equal(qload_stats_init(&a, 3, &slo, &err), 0);
+    assert_int_equal(qload_stats_init(&b, 3, &slo, &err), 0);
+    uint64_t rng = 12345;
+    for (int i = 0; i < 500; i++) {
+        int64_t gaps[3] = {(int64_t)(tu_rand_u64(&rng) % 9000000), 1000 + i, 7};
+        struct qload_record r = {
+            .id = (uint64_t)i,
+            .tenant = i % 3,
+            .outcome = i % 17 == 0 ? QLOAD_OUT_TIMEOUT : i % 13 == 0 ? QLOAD_OUT_CANCELLED : QLOAD_OUT_OK,
+            .http_status = i % 17 == 0 ? 0 : 200,
+            .intended_ns = i * 1000000LL,
+            .sent_ns = i * 1000000LL + (int64_t)(tu_rand_u64(&rng) % 50000),
+            .first_token_ns = i * 1000000LL + 1000000 + (int64_t)(tu_rand_u64(&rng) % 90000000),
+            .prompt_tokens = 10 + i % 7,
+            .completion_tokens = 4,
+            .output_chunks = 4,
+            .max_itl_ns = 9000000,
+            .bytes_received = 100 + i,
+            .error_text = i % 17 == 0 ? "timed out" : NULL,
+            .itl_ns = gaps,
+            .n_itl = 3,
+        };
+        r.end_ns = r.first_token_ns + (int64_t)(tu_rand_u64(&rng) % 20000000);
+        qload_stats_add(&all, &r);
+        qload_stats_add(i % 4 == 1 ? &b : &a, &r);
+        all.sent++;
+        (i % 4 == 1 ? &b : &a)->sent++;
+    }
+    a.connections_opened = 3;
+    b.connections_opened = 2;
+    all.connections_opened = 5;
+    qload_stats_merge(&a, &b);
+    assert_true(a.sent == all.sent && a.slo_met == all.slo_met && a.bytes_received == all.bytes_received);
+    assert_true(a.wall_ns == all.wall_ns && a.connections_opened == all.connections_opened);
+    assert_true(a.total_prompt_tokens == all.total_prompt_tokens);
+    assert_memory_equal(a.outcomes, all.outcomes, sizeof a.outcomes);
+    assert_memory_equal(a.http_status, all.http_status, sizeof a.http_status);
+    for (int t = 0; t < 3; t++)
+        assert_true(a.tenant_sent[t] == all.tenant_sent[t] && a.tenant_ok[t] == all.tenant_ok[t] &&
+                    a.tenant_errors[t] == all.tenant_errors[t]);
+    assert_string_equal(a.error_example[QLOAD_OUT_TIMEOUT], "timed out");
+    const struct qload_hist *ha[] = {&a.ttft, &a.itl, &a.tpot, &a.e2e, &a.queue, &a.prompt_tokens};
+    const struct qload_hist *hall[] = {&all.ttft, &all.itl, &all.tpot, &all.e2e, &all.queue, &all.prompt_tokens};
+    for (size_t i = 0; i < sizeof ha / sizeof ha[0]; i++) {
+        assert_true(ha[i]->count == hall[i]->count && ha[i]->count > 0);
+        assert_true(ha[i]->min == hall[i]->min && ha[i]->max == hall[i]->max);
+        assert_memory_equal(ha[i]->buckets, hall[i]->buckets, QLOAD_HIST_BUCKETS * sizeof(uint64_t));
+        assert_true(fabs(qload_hist_mean(ha[i]) - qload_hist_mean(hall[i])) <= 1e-9 * qload_hist_mean(hall[i]));
+        assert_true(fabs(qload_hist_stddev(ha[i]) - qload_hist_stddev(hall[i])) <=
+                    1e-6 * qload_hist_stddev(hall[i]) + 1e-9);
+    }
+    qload_stats_free(&all);
+    qload_stats_free(&a);
+    qload_stats_free(&b);
+}
+
+static void test_url_parse(void **state)
+{
+    (void)state;
+    struct qload_url u;
+    quarry_error err;
+    assert_int_equal(qload_url_parse("http://127.0.0.1:8080/v1/completions?x=1#frag", &u, &err), 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_string_equal(u.port, "8080");
+    assert_string_equal(u.authority, "127.0.0.1:8080");
+    assert_string_equal(u.target, "/v1/completions?x=1");
+    assert_int_equal(qload_url_parse("HTTP://Example.org", &u, &err), 0);
+    assert_string_equal(u.host, "Example.org");
+    assert_string_equal(u.port, "80");
+    assert_string_equal(u.target, "/");
+    assert_int_equal(qload_url_parse("http://[::1]:9/health", &u, &err), 0);
+    assert_string_equal(u.host, "::1");
+    assert_string_equal(u.port, "9");
+    assert_string_equal(u.authority, "[::1]:9");
+    assert_int_equal(qload_url_parse("http://h?q", &u, &err), 0);
+    assert_string_equal(u.target, "/?q");
+    assert_int_equal(qload_url_parse("https://h/", &u, &err), QUARRY_EUNSUPPORTED);
+    const char *bad[] = {"h:80/x", "http://", "http://:80/", "http://h:0/", "http://h:65536/", "http://h:8x/",
+                         "http://u:p@h/", "http://[::1/", "http://h/a b", "ftp//h"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(qload_url_parse(bad[i], &u, &err), QUARRY_EINVAL);
+}
 
 static void test_length_specs(void **state)
 {
@@ -822,6 +1313,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_duration_and_drain),
         cmocka_unit_test(test_server_rss),
         cmocka_unit_test(test_plain_get),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_server_drops_keepalive),
+        cmocka_unit_test(test_http_framings),
+        cmocka_unit_test(test_http1_parser),
+        cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_stats_merge),
     };
     setvbuf(stdout, NULL, _IONBF, 0);
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
