@@ -60,6 +60,7 @@ $(BUILD)/quarry-load: $(call OBJ,$(LOADGEN_MAIN)) $(LIB)
 
 # the end-to-end load test runs the quarry-load binary next to it
 $(BUILD)/tests/test_loadgen_e2e: | $(BUILD)/quarry-load
+$(BUILD)/tests/test_server_e2e: | $(BUILD)/quarry-load
 
 $(LIB): $(call OBJ,$(LIB_SRCS))
 	@rm -f $@

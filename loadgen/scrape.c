@@ -174,9 +174,12 @@ cJSON *qload_prometheus_delta(const cJSON *before, const cJSON *after)
     const cJSON *a = after ? after->child : NULL;
     for (; a; a = a->next) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(before, a->string);
-        if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b))
+        if (!cJSON_IsNumber(a) || (b && !cJSON_IsNumber(b)))
             continue;
-        if (!cJSON_AddNumberToObject(obj, a->string, a->valuedouble - b->valuedouble)) {
+        /* a series absent before the run appeared during it: a counter with
+         * new labels starts from 0, so its whole value is the change */
+        const double was = b ? b->valuedouble : 0.0;
+        if (!cJSON_AddNumberToObject(obj, a->string, a->valuedouble - was)) {
             cJSON_Delete(obj);
             return NULL;
         }

@@ -50,6 +50,7 @@
 #define SSE_KEEPALIVE ": keepalive\n\n"
 
 static char quarry_bin[PATH_MAX];
+static char quarry_load_bin[PATH_MAX];
 
 /* ---- the server process --------------------------------------------------- */
 
@@ -1091,6 +1092,82 @@ static void test_sigterm_during_stream(void **state)
     free(j.r.body);
 }
 
+/* A short run of the load generator against the real server on the bundled
+ * model: the result JSON has its fields, every request is accounted for
+ * (sent = ok + cancelled + errors), and the server's own counters (scraped by
+ * quarry-load before and after) agree with what the client saw. */
+static void test_load_generator_agrees_with_server(void **state)
+{
+    (void)state;
+    if (access(quarry_load_bin, X_OK) != 0)
+        fail_msg("quarry-load not found at %s (build it: make all)", quarry_load_bin);
+    struct server s;
+    server_start(&s, default_args);
+    char url[64], out[64] = "/tmp/quarry-e2e-load-XXXXXX";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
+    const int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *argv[] = {quarry_load_bin, "--url", url, "--model", "stories260K",
+                          "--concurrency", "4", "--requests", "24", "--max-tokens", "8",
+                          "--prompt-tokens", "8", "--quiet", "--output", out, NULL};
+    fflush(NULL);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execv(quarry_load_bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *text = read_text(out);
+    unlink(out);
+    assert_non_null(text);
+    cJSON *doc = json_of(text);
+    free(text);
+    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "results"), 0);
+    assert_non_null(run);
+    const double sent = jnum(run, "requests", "sent"), ok = jnum(run, "requests", "ok"),
+                 cancelled = jnum(run, "requests", "cancelled"),
+                 errors = jnum(run, "requests", "errors");
+    assert_true(sent == 24 && ok == 24 && cancelled == 0 && errors == 0);
+    assert_true(sent == ok + cancelled + errors);
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(run, "latency_ms");
+    for (const char *const *k = (const char *const[]){"ttft", "itl", "tpot", "e2e", NULL}; *k; k++) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(lat, *k);
+        assert_non_null(h);
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(h, "p50")));
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(h, "p99")));
+    }
+    assert_true(jnum(lat, "e2e", "p50") >= jnum(lat, "ttft", "p50"));
+    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(run, "tokens");
+    const double prompt = cJSON_GetObjectItemCaseSensitive(tokens, "total_prompt")->valuedouble;
+    const double completion =
+        cJSON_GetObjectItemCaseSensitive(tokens, "total_completion")->valuedouble;
+    assert_true(completion == 24 * 8);
+    /* the server counted the same requests and tokens during the run */
+    const cJSON *delta = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "server_metrics"), "delta");
+    assert_non_null(delta);
+    const char *req_key =
+        "quarry_requests_total{endpoint=\"/v1/completions\",tenant=\"anonymous\",status=\"200\"}";
+    const cJSON *served = cJSON_GetObjectItemCaseSensitive(delta, req_key);
+    if (!cJSON_IsNumber(served))
+        fail_msg("no %s in the server's /metrics delta", req_key);
+    assert_true(served->valuedouble == ok);
+    assert_true(
+        cJSON_GetObjectItemCaseSensitive(delta, "quarry_prompt_tokens_total{tenant=\"anonymous\"}")
+            ->valuedouble == prompt);
+    assert_true(cJSON_GetObjectItemCaseSensitive(
+                    delta, "quarry_completion_tokens_total{tenant=\"anonymous\"}")
+                    ->valuedouble == completion);
+    assert_true(cJSON_GetObjectItemCaseSensitive(delta, "quarry_time_to_first_token_seconds_count")
+                    ->valuedouble == ok);
+    cJSON_Delete(doc);
+    server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1103,6 +1180,7 @@ int main(int argc, char **argv)
     else
         snprintf(self, sizeof self, ".");
     snprintf(quarry_bin, sizeof quarry_bin, "%s/../quarry", self);
+    snprintf(quarry_load_bin, sizeof quarry_load_bin, "%s/../quarry-load", self);
     if (access(quarry_bin, X_OK) != 0) {
         fprintf(stderr, "quarry not found at %s (build it: make all)\n", quarry_bin);
         return 1;
@@ -1111,6 +1189,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_greedy_golden, kill_leftover_server),
+        cmocka_unit_test_teardown(test_load_generator_agrees_with_server, kill_leftover_server),
         cmocka_unit_test_teardown(test_errors, kill_leftover_server),
         cmocka_unit_test_teardown(test_auth_and_rate_limits, kill_leftover_server),
         cmocka_unit_test_teardown(test_concurrent_equals_sequential, kill_leftover_server),
