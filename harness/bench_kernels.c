@@ -493,7 +493,7 @@ static int bench_products(struct bench *b, const struct quarry_type_traits *tabl
                 break;
             struct quarry_bench_row row = {
                 .op = matmul ? "matmul" : "matvec", .type = tr->name, .isa = isa,
-                .path = quarry_matmul_uses_blas(&c.mopts, type, n, k, m) ? "blas" : "vec_dot",
+                .path = quarry_matmul_path_name(quarry_matmul_path(&c.mopts, type, n, k, m)),
                 .n = n, .k = k, .m = m, .threads = b->threads[t],
                 .unit = matmul ? "GFLOP/s" : "GB/s", .fraction_of_membw = -1};
             if (matmul) {

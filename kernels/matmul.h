@@ -7,22 +7,34 @@
  *   X  m rows of k floats (stride k)          - the activations, one row per token
  *   Y  m rows of n floats (stride n)          - Y[i][j] = dot(X[i], W[j])
  *
- * Two paths:
+ * Three paths:
  *   vec_dot  the activations are quantized once to the weight type's
  *            vec_dot_type (Q8_0, Q8_1, Q8_K, F16, ...), then chunks of W rows
- *            are handed out to the pool's threads (first chunk per thread
- *            fixed, the rest through an atomic counter, so a slow thread does
- *            less). Within a chunk, each weight row is dotted with a tile of
- *            activation rows while it sits in L1, and the chunk is reused from
- *            L2 across tiles. m = 1 (decoding) streams W exactly once.
+ *            are handed out to the pool's threads through an atomic counter
+ *            (a late or slow thread simply takes fewer). Within a chunk, each
+ *            weight row is dotted with a tile of activation rows while it sits
+ *            in L1, and the chunk is reused from L2 across tiles. m = 1
+ *            (decoding) streams W exactly once.
+ *   qgemm    quantized weights (q4_0 .. q8_0, q2_K .. q6_K) with m at least
+ *            quarry_matmul_qgemm_min_m() on a CPU with AVX-512 VNNI: the same
+ *            quantized activations, but W unpacked once per product into
+ *            strips of 16 rows and multiplied with VPDPBUSD
+ *            (kernels/matmul_qgemm.h). Bit-identical to the vec_dot path.
  *   BLAS     F32, F16 and BF16 weights with m, n, k >= QUARRY_MATMUL_BLAS_MIN
- *            (prompt processing) go through OpenBLAS cblas_sgemm; F16/BF16
- *            rows are converted to float in panels first. OpenBLAS's thread
- *            count is set to the pool's size before each call
- *            (openblas_set_num_threads, a process-wide setting).
- * Results of the two paths differ by rounding (BLAS sums in another order and
- * does not round the activations to F16/BF16); both are checked against a
+ *            (prompt processing) go through OpenBLAS cblas_sgemm: each pool
+ *            thread takes panels of up to 512 W rows (F16/BF16 converted to
+ *            float in its own buffer) and calls a single-threaded sgemm on
+ *            them, so only quarry's pool runs threads (OpenBLAS is set to one
+ *            thread, a process-wide setting). Note: OpenBLAS 0.3.21 picks
+ *            its kernels when it loads; on Zen 4 it takes the Haswell ones,
+ *            and OPENBLAS_CORETYPE=SKYLAKEX set in the environment before the
+ *            process starts made F16 prompts 1.4x faster here.
+ * Results of BLAS and vec_dot differ by rounding (BLAS sums in another order
+ * and does not round the activations to F16/BF16); both are checked against a
  * double-precision reference in tests/test_matmul.c.
+ *
+ * Products too small to pay for waking the pool (QUARRY_MATMUL_SERIAL_BYTES)
+ * run on the calling thread alone.
  */
 #ifndef QUARRY_MATMUL_H
 #define QUARRY_MATMUL_H
@@ -39,8 +51,23 @@ typedef struct quarry_matmul_ws quarry_matmul_ws;
 quarry_matmul_ws *quarry_matmul_ws_new(void);   /* NULL when out of memory */
 void quarry_matmul_ws_free(quarry_matmul_ws *ws);
 
-/* The BLAS path is taken automatically when m, n and k are all at least this. */
+/* The BLAS path is taken automatically when m, n and k are all at least this.
+ * Measured crossovers against vec_dot (2048 x 2048, one thread): f16 between
+ * 16 (a tie) and 32, bf16 16, f32 8; kept at 32 for all three, so that small
+ * batches keep vec_dot's rounding (activations rounded to the weight type,
+ * as ggml does). */
 #define QUARRY_MATMUL_BLAS_MIN 32
+
+/* A product whose weight bytes times activation rows are below this runs on
+ * the calling thread only. Measured (2 threads vs 1, m = 1): with the worker
+ * spinning, a fork/join costs 2-3 us, so 2 threads gain nothing below about
+ * 40-64 KB and at most a third at 150-250 KB (5.4 vs 8.4 us for 147 KB of
+ * q4_0); on this shared machine the worker is often descheduled and any
+ * fork/join then costs 100-200 us (the median of every pooled product below
+ * 1 MB was 100-200 us, against 4-40 us alone). 256 KB keeps stories260K's
+ * products (16-128 KB) on one thread and every TinyLlama product (the
+ * smallest, 256 x 2048 q4_K, is 295 KB) on the pool. */
+#define QUARRY_MATMUL_SERIAL_BYTES (256 * 1024)
 
 /* Y[m x n] = X[m x k] . W[n x k]^T with the process traits table.
  * ws may be NULL (scratch is then allocated for this call). pool may be NULL.
@@ -58,22 +85,51 @@ enum quarry_matmul_blas {
     QUARRY_MATMUL_BLAS_ALWAYS,   /* whenever the type allows it (F32, F16, BF16), any m */
 };
 
+enum quarry_matmul_qgemm {
+    QUARRY_MATMUL_QGEMM_AUTO = 0, /* quantized weights with m >= quarry_matmul_qgemm_min_m() */
+    QUARRY_MATMUL_QGEMM_NEVER,    /* the vec_dot path instead */
+    QUARRY_MATMUL_QGEMM_ALWAYS,   /* whenever the type and CPU allow it, any m */
+};
+
 struct quarry_matmul_opts {
     /* QUARRY_TYPE_COUNT entries as filled by quarry_traits_build(); NULL: the
      * process table (quarry_traits()). */
     const struct quarry_type_traits *table;
     enum quarry_matmul_blas blas;
-    int64_t rows_per_chunk; /* W rows per unit of work; 0 = automatic */
-    int64_t cols_per_tile;  /* activation rows per cache tile; 0 = automatic */
+    int64_t rows_per_chunk; /* W rows per unit of work (qgemm: rounded up to
+                               whole strips of 16; BLAS: rows per sgemm call);
+                               0 = automatic */
+    int64_t cols_per_tile;  /* activation rows per cache tile (vec_dot, qgemm);
+                               0 = automatic */
+    enum quarry_matmul_qgemm qgemm;
+    int serial;             /* 1: the calling thread only, whatever the size;
+                               0: automatic (QUARRY_MATMUL_SERIAL_BYTES) */
 };
 
 int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *pool,
                      quarry_matmul_ws *ws, enum quarry_type wtype, const void *w, int64_t n,
                      int64_t k, const float *x, int64_t m, float *y, quarry_error *err);
 
-/* Whether a product of this type and shape would take the BLAS path under opts
- * (NULL opts: defaults). For reporting which path a benchmark measured. */
+enum quarry_matmul_path {
+    QUARRY_MATMUL_PATH_VEC_DOT = 0,
+    QUARRY_MATMUL_PATH_QGEMM,
+    QUARRY_MATMUL_PATH_BLAS,
+};
+
+/* The path a product of this type and shape takes under opts (NULL opts:
+ * defaults); "vec_dot", "qgemm" or "blas" from quarry_matmul_path_name(). */
+enum quarry_matmul_path quarry_matmul_path(const struct quarry_matmul_opts *opts,
+                                           enum quarry_type wtype, int64_t n, int64_t k,
+                                           int64_t m);
+const char *quarry_matmul_path_name(enum quarry_matmul_path path);
+
+/* Whether the product would take the BLAS path (quarry_matmul_path == BLAS). */
 int quarry_matmul_uses_blas(const struct quarry_matmul_opts *opts, enum quarry_type wtype,
                             int64_t n, int64_t k, int64_t m);
+
+/* The smallest m for which the qgemm path is taken automatically for weights
+ * of this type (measured crossover against the vec_dot path; INT64_MAX when
+ * the type has no qgemm kernels). Independent of the CPU check. */
+int64_t quarry_matmul_qgemm_min_m(enum quarry_type wtype);
 
 #endif

@@ -6,11 +6,18 @@
  * thread count (no pool, 2, 3) and tiling (automatic and forced tiny tiles):
  *   - NMSE against a double-precision product with the dequantized weights
  *     below 5e-4 (ggml test-backend-ops' threshold for mul_mat);
- *   - on the vec_dot path, every Y element bit-equal to one direct
+ *   - on the vec_dot and qgemm paths, every Y element bit-equal to one direct
  *     vec_dot(W row, quantized X row) call: each element computed exactly
  *     once, by the right pair, whatever the thread split and tiles;
  *   - the BLAS path (F32/F16/BF16; automatic at m = 70, forced at small m)
  *     against the same reference.
+ * The qgemm (quantized weights, AVX-512 VNNI; automatic from a few rows up)
+ * is also forced at every m, run on rows long enough that every one of the
+ * legacy fold's 16 sums takes several blocks, with partial strips (n % 16)
+ * and tiles (m % 8), and on weights of random bytes (every code, sign and
+ * packed-scale pattern the unpacking must handle), always bit-equal to
+ * vec_dot. Path choice, the serial threshold (a small product never reaches
+ * a worker thread) and one pool thread serving alone are checked too.
  * Y is filled with NaN first so an element never written fails the checks.
  * A test-local F32 table exercises the tiling even when no kernel file has
  * registered yet; error cases and scratch reuse are checked too.
@@ -18,10 +25,13 @@
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
 
@@ -193,6 +203,18 @@ static void check_type(const struct quarry_type_traits *table, enum quarry_type 
                      (long long)p.m, nt);
             run_case(&p, table, pools[pi], ws, &tiny, what);
 
+            struct quarry_matmul_opts qgemm = {.table = table, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
+            if (quarry_matmul_path(&qgemm, type, p.n, p.k, p.m) == QUARRY_MATMUL_PATH_QGEMM) {
+                snprintf(what, sizeof what, "%s/%s m=%lld t=%d qgemm", tr->name, level,
+                         (long long)p.m, nt);
+                run_case(&p, table, pools[pi], ws, &qgemm, what);
+                qgemm.rows_per_chunk = 5; /* rounded up to one strip per chunk */
+                qgemm.cols_per_tile = 3;
+                snprintf(what, sizeof what, "%s/%s m=%lld t=%d qgemm tiny tiles", tr->name,
+                         level, (long long)p.m, nt);
+                run_case(&p, table, pools[pi], ws, &qgemm, what);
+            }
+
             struct quarry_matmul_opts blas = {.table = table, .blas = QUARRY_MATMUL_BLAS_ALWAYS};
             if (quarry_matmul_uses_blas(&blas, type, p.n, p.k, p.m)) {
                 snprintf(what, sizeof what, "%s/%s m=%lld t=%d BLAS", tr->name, level,
@@ -363,6 +385,219 @@ static void test_ws_reuse(void **state)
     quarry_matmul_ws_free(ws);
 }
 
+/* ---- the qgemm ------------------------------------------------------------ */
+
+/* The table of the highest level, when the qgemm can run on this CPU. */
+static int qgemm_table(struct quarry_type_traits *table)
+{
+    if (quarry_isa_detected() < QUARRY_ISA_AVX512)
+        return 0;
+    assert_int_equal(quarry_traits_build(QUARRY_ISA_AVX512, table), 0);
+    return 1;
+}
+
+/* Long rows: every one of the legacy fold's 16 sums takes several blocks
+ * (k = 37 blocks, 5 super-blocks), a partial last strip (n = 45) and tile
+ * (m = 11), one and two threads. */
+static void test_qgemm_long_rows(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    if (!qgemm_table(table)) {
+        print_message("  no AVX-512 VNNI: qgemm not available, skipped\n");
+        skip();
+    }
+    quarry_threadpool *pool;
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(2, &pool, &err), 0);
+    int n_types = 0;
+    for (int t = 0; t < QUARRY_TYPE_COUNT; t++) {
+        struct quarry_matmul_opts o = {.table = table, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
+        const int64_t k = table[t].block_size == 32 ? 37 * 32 : 5 * 256;
+        if (!table[t].name || table[t].block_size <= 1 ||
+            quarry_matmul_path(&o, (enum quarry_type)t, 45, k, 11) != QUARRY_MATMUL_PATH_QGEMM)
+            continue;
+        struct problem p;
+        assert_int_equal(make_problem(&p, table, (enum quarry_type)t, 45, k, 11, 77 + (uint64_t)t), 0);
+        char what[96];
+        snprintf(what, sizeof what, "%s qgemm long rows", table[t].name);
+        run_case(&p, table, NULL, NULL, &o, what);
+        run_case(&p, table, pool, NULL, &o, what);
+        free_problem(&p);
+        n_types++;
+    }
+    print_message("  %d types through the qgemm\n", n_types);
+    assert_true(n_types >= 10);
+    quarry_threadpool_free(pool);
+}
+
+/* Byte offsets of a block's fp16 fields (scales and mins), -1 terminated. */
+static const int *fp16_fields(enum quarry_type t)
+{
+    static const int at0[] = {0, -1}, at01[] = {0, 2, -1}, q2k[] = {80, 82, -1},
+                     q3k[] = {108, -1}, q6k[] = {208, -1};
+    switch (t) {
+    case QUARRY_TYPE_Q4_0:
+    case QUARRY_TYPE_Q5_0:
+    case QUARRY_TYPE_Q8_0: return at0;
+    case QUARRY_TYPE_Q4_1:
+    case QUARRY_TYPE_Q5_1:
+    case QUARRY_TYPE_Q4_K:
+    case QUARRY_TYPE_Q5_K: return at01;
+    case QUARRY_TYPE_Q2_K: return q2k;
+    case QUARRY_TYPE_Q3_K: return q3k;
+    case QUARRY_TYPE_Q6_K: return q6k;
+    default: return NULL;
+    }
+}
+
+/* Weights of random bytes (finite random fp16 scales): every code, sign,
+ * high-bit and packed-scale pattern, e.g. q8_0's -128 and q6_K's negative
+ * scales, which the quantizers rarely or never write. The qgemm must still
+ * give vec_dot's bits. */
+static void test_qgemm_random_bytes(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    if (!qgemm_table(table)) {
+        print_message("  no AVX-512 VNNI: qgemm not available, skipped\n");
+        skip();
+    }
+    const int64_t n = 35, m = 9;
+    for (int t = 0; t < QUARRY_TYPE_COUNT; t++) {
+        const int *fields = fp16_fields((enum quarry_type)t);
+        if (!fields || !table[t].vec_dot)
+            continue;
+        const int64_t k = table[t].block_size == 32 ? 19 * 32 : 3 * 256;
+        struct quarry_matmul_opts o = {.table = table, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
+        assert_int_equal(quarry_matmul_path(&o, (enum quarry_type)t, n, k, m),
+                         QUARRY_MATMUL_PATH_QGEMM);
+        struct problem p = {.type = (enum quarry_type)t, .n = n, .k = k, .m = m};
+        p.w_row = quarry_row_size(p.type, k);
+        p.w = malloc(p.w_row * (size_t)n);
+        p.x = malloc((size_t)(m * k) * sizeof *p.x);
+        p.y = malloc((size_t)(m * n) * sizeof *p.y);
+        assert_true(p.w && p.x && p.y);
+        uint64_t rng = 4242 + (uint64_t)t;
+        for (size_t i = 0; i < p.w_row * (size_t)n; i++)
+            p.w[i] = (uint8_t)(tu_rand_u64(&rng) >> 56);
+        const size_t bs = table[t].type_size;
+        for (size_t b = 0; b < p.w_row * (size_t)n / bs; b++)
+            for (const int *f = fields; *f >= 0; f++) {
+                const uint16_t h = quarry_fp32_to_fp16((tu_rand_uniform(&rng) - 0.5f) * 0.02f);
+                memcpy(p.w + b * bs + (size_t)*f, &h, sizeof h);
+            }
+        for (int64_t i = 0; i < m * k; i++)
+            p.x[i] = tu_rand_normal(&rng);
+        for (int64_t i = 0; i < m * n; i++)
+            p.y[i] = NAN;
+        quarry_error err = {0};
+        assert_int_equal(quarry_matmul_ex(&o, NULL, NULL, p.type, p.w, n, k, p.x, m, p.y, &err), 0);
+        char what[64];
+        snprintf(what, sizeof what, "%s qgemm random bytes", table[t].name);
+        check_exact_vec_dot(&p, table, what);
+        free(p.w), free(p.x), free(p.y);
+    }
+}
+
+/* Which path a product takes. */
+static void test_path_choice(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits scalar[QUARRY_TYPE_COUNT], top[QUARRY_TYPE_COUNT];
+    assert_int_equal(quarry_traits_build(QUARRY_ISA_SCALAR, scalar), 0);
+    assert_int_equal(quarry_traits_build(quarry_isa_detected(), top), 0);
+    const int vnni = quarry_isa_detected() >= QUARRY_ISA_AVX512;
+    const enum quarry_type quants[] = {QUARRY_TYPE_Q4_0, QUARRY_TYPE_Q4_1, QUARRY_TYPE_Q5_0,
+                                       QUARRY_TYPE_Q5_1, QUARRY_TYPE_Q8_0, QUARRY_TYPE_Q2_K,
+                                       QUARRY_TYPE_Q3_K, QUARRY_TYPE_Q4_K, QUARRY_TYPE_Q5_K,
+                                       QUARRY_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof quants / sizeof quants[0]; i++) {
+        const enum quarry_type t = quants[i];
+        const int64_t min_m = quarry_matmul_qgemm_min_m(t);
+        assert_true(min_m >= 2 && min_m <= 16);
+        struct quarry_matmul_opts o = {.table = top};
+        /* decoding (m = 1) stays on vec_dot; from min_m on, the qgemm */
+        assert_int_equal(quarry_matmul_path(&o, t, 4096, 4096, 1), QUARRY_MATMUL_PATH_VEC_DOT);
+        assert_int_equal(quarry_matmul_path(&o, t, 4096, 4096, min_m - 1),
+                         QUARRY_MATMUL_PATH_VEC_DOT);
+        assert_int_equal(quarry_matmul_path(&o, t, 4096, 4096, min_m),
+                         vnni ? QUARRY_MATMUL_PATH_QGEMM : QUARRY_MATMUL_PATH_VEC_DOT);
+        assert_int_equal(quarry_matmul_path(&o, t, 4096, 4096, 512),
+                         vnni ? QUARRY_MATMUL_PATH_QGEMM : QUARRY_MATMUL_PATH_VEC_DOT);
+        o.qgemm = QUARRY_MATMUL_QGEMM_NEVER;
+        assert_int_equal(quarry_matmul_path(&o, t, 4096, 4096, 512), QUARRY_MATMUL_PATH_VEC_DOT);
+        o.qgemm = QUARRY_MATMUL_QGEMM_ALWAYS;
+        assert_int_equal(quarry_matmul_path(&o, t, 4096, 4096, 1),
+                         vnni ? QUARRY_MATMUL_PATH_QGEMM : QUARRY_MATMUL_PATH_VEC_DOT);
+        /* a table of a lower level keeps to its level */
+        struct quarry_matmul_opts s = {.table = scalar, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
+        assert_int_equal(quarry_matmul_path(&s, t, 4096, 4096, 512), QUARRY_MATMUL_PATH_VEC_DOT);
+    }
+    /* float weights: BLAS or vec_dot, never the qgemm */
+    assert_int_equal(quarry_matmul_qgemm_min_m(QUARRY_TYPE_F16), INT64_MAX);
+    struct quarry_matmul_opts o = {.table = top, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
+    assert_int_equal(quarry_matmul_path(&o, QUARRY_TYPE_F32, 64, 64, 64), QUARRY_MATMUL_PATH_BLAS);
+    assert_int_equal(quarry_matmul_path(&o, QUARRY_TYPE_F32, 64, 64, 1),
+                     QUARRY_MATMUL_PATH_VEC_DOT);
+    assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_QGEMM), "qgemm");
+    assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_BLAS), "blas");
+    assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_VEC_DOT), "vec_dot");
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+/* A test-local F32 kernel that counts the calls made off the main thread. */
+static pthread_t main_thread;
+static atomic_int off_main_calls;
+
+static void counting_f32_dot(int n, float *s, const void *x, const void *y)
+{
+    if (!pthread_equal(pthread_self(), main_thread))
+        atomic_fetch_add(&off_main_calls, 1);
+    local_f32_dot(n, s, x, y);
+}
+
+/* Products below QUARRY_MATMUL_SERIAL_BYTES (weight bytes x rows) run on
+ * the calling thread only, pool or not; opts.serial forces that at any size. */
+static void test_small_products_stay_serial(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    memset(table, 0, sizeof table);
+    table[QUARRY_TYPE_F32] = (struct quarry_type_traits){
+        .name = "f32", .block_size = 1, .type_size = 4, .to_float = local_f32_copy,
+        .vec_dot = counting_f32_dot, .vec_dot_type = QUARRY_TYPE_F32};
+    main_thread = pthread_self();
+    quarry_threadpool *pool;
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(2, &pool, &err), 0);
+    /* stories260K's shapes: 64 x 64, 172 x 64 and 512 x 64 F32, one token */
+    const int64_t shapes[][3] = {{64, 64, 1}, {172, 64, 1}, {64, 172, 1}, {64, 64, 3}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t n = shapes[i][0], k = shapes[i][1], m = shapes[i][2];
+        assert_true((double)n * k * 4 * m < QUARRY_MATMUL_SERIAL_BYTES);
+        struct problem p;
+        assert_int_equal(make_problem(&p, table, QUARRY_TYPE_F32, n, k, m, 5 + i), 0);
+        struct quarry_matmul_opts o = {.table = table, .blas = QUARRY_MATMUL_BLAS_NEVER};
+        atomic_store(&off_main_calls, 0);
+        for (int rep = 0; rep < 20; rep++)
+            run_case(&p, table, pool, NULL, &o, "small product");
+        assert_int_equal(atomic_load(&off_main_calls), 0);
+        free_problem(&p);
+    }
+    /* a large product with serial forced */
+    struct problem p;
+    assert_int_equal(make_problem(&p, table, QUARRY_TYPE_F32, 300, 512, 2, 11), 0);
+    assert_true((double)300 * 512 * 4 * 2 >= QUARRY_MATMUL_SERIAL_BYTES);
+    struct quarry_matmul_opts o = {.table = table, .blas = QUARRY_MATMUL_BLAS_NEVER, .serial = 1};
+    atomic_store(&off_main_calls, 0);
+    run_case(&p, table, pool, NULL, &o, "serial forced");
+    assert_int_equal(atomic_load(&off_main_calls), 0);
+    free_problem(&p);
+    quarry_threadpool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +606,10 @@ int main(void)
         cmocka_unit_test(test_blas_choice),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_ws_reuse),
+        cmocka_unit_test(test_qgemm_long_rows),
+        cmocka_unit_test(test_qgemm_random_bytes),
+        cmocka_unit_test(test_path_choice),
+        cmocka_unit_test(test_small_products_stay_serial),
     };
     return TU_RUN_GROUP(tests);
 }
