@@ -15,7 +15,9 @@ FUZZ_SECONDS ?= 60
 
 PKGS := openblas hwloc libcjson papi libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) cmocka)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+# OpenBLAS is not linked: kernels/blas.c loads it with dlopen (only its
+# headers are needed at build time)
+PKG_LIBS := $(shell pkg-config --libs $(filter-out openblas,$(PKGS))) -ldl
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 
 # -ffp-contract=off: no silent FMA contraction, so scalar and SIMD kernels can

@@ -12,6 +12,7 @@
 
 #include "engine/cli.h"
 #include "engine/gguf.h"
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 
 #define ARRAY_PREVIEW 8    /* array items shown */
@@ -314,6 +315,7 @@ static int print_isa(void)
 {
     const enum quarry_isa detected = quarry_isa_detected(), chosen = quarry_isa_chosen();
     printf("detected: %s\nchosen:   %s\n", quarry_isa_name(detected), quarry_isa_name(chosen));
+    printf("blas:     %s\n", quarry_blas_status());
     const char *warning = quarry_isa_warning();
     if (warning)
         printf("note:     %s\n", warning);

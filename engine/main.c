@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/cli.h"
+#include "kernels/kernels.h"
 
 static const struct quarry_command commands[] = {
     {"info", "print a GGUF file's metadata, tensors and totals (--isa: CPU kernels)",
@@ -75,5 +76,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
     }
+    /* Set up the process-wide tables (kernels, OpenBLAS) now, while this is
+     * the only thread: the BLAS loader may set environment variables. */
+    (void)quarry_isa_detected();
     return cmd->run(argc - 1, argv + 1);
 }

@@ -3,12 +3,12 @@
  */
 #include "harness/machine.h"
 
-#include <cblas.h>
 #include <hwloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 
 static void read_cpu_model(char *out, size_t size)
@@ -161,7 +161,7 @@ cJSON *quarry_build_info_json(void)
     char hwloc_version[32];
     const unsigned hv = hwloc_get_api_version();
     snprintf(hwloc_version, sizeof hwloc_version, "%u.%u.%u", hv >> 16, (hv >> 8) & 0xff, hv & 0xff);
-    const char *blas = openblas_get_config();
+    const char *blas = quarry_blas_status();
     int ok = 1;
     ok &= cJSON_AddStringToObject(o, "compiler", quarry_compiler_name()) != NULL;
     ok &= cJSON_AddBoolToObject(o, "optimized", built_optimized()) != NULL;

@@ -29,12 +29,12 @@
  */
 #include "kernels/matmul.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/blas.h"
 #include "kernels/matmul_qgemm.h"
 
 #define CHUNK_MIN_BYTES (16 * 1024)       /* below this the atomic hand-out costs too much */
@@ -109,6 +109,8 @@ static int is_float_type(enum quarry_type t)
 
 static int blas_possible(const struct quarry_type_traits *table, enum quarry_type wtype)
 {
+    if (!quarry_blas())
+        return 0;
     if (wtype == QUARRY_TYPE_F32)
         return 1;
     const struct quarry_type_traits *tr = table_entry(table, wtype);
@@ -447,6 +449,7 @@ static int matmul_qgemm(const struct quarry_matmul_opts *opts, const struct runn
 /* ---- the BLAS path -------------------------------------------------------- */
 
 struct blas_task {
+    const struct quarry_blas *blas;
     enum quarry_type wtype;
     quarry_to_float_fn to_float;
     const uint8_t *w;      /* n rows of w_row_bytes */
@@ -476,7 +479,7 @@ static void blas_rows(void *arg, int ti, int nt)
             pw = panel;
         }
         /* columns j0 .. j0+rows of Y (m x n, ld n) = X (m x k) . pw^T (rows x k) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->m, rows, t->k, 1.0f, t->x, t->k,
+        t->blas->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->m, rows, t->k, 1.0f, t->x, t->k,
                     pw, t->k, 0.0f, t->y + j0, t->n);
     }
 }
@@ -493,8 +496,9 @@ static int matmul_blas(const struct quarry_matmul_opts *opts, const struct runne
      * Measured (F16, m = 512, one thread): 2048 x 5632 weights ran at 59
      * GFLOP/s in 46-row panels (1 MiB of floats), 77 at 186 rows, 83 at 512,
      * 84 at 2048; 2048 x 2048 at 96-98 from 128 rows up. */
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
+    const struct quarry_blas *blas = quarry_blas(); /* non-NULL: blas_possible() */
+    if (blas->get_num_threads() != 1)
+        blas->set_num_threads(1);
     /* Each sgemm call repacks all of X, so calls should be few and wide:
      * BLAS_PANEL_ROWS rows, fewer only where the threads would otherwise go
      * without work. */
@@ -502,7 +506,7 @@ static int matmul_blas(const struct quarry_matmul_opts *opts, const struct runne
                        ? opts->rows_per_chunk
                        : max64(16, min64(BLAS_PANEL_ROWS, ceil_div(n, (int64_t)r->n_threads)));
     rows = min64(rows, n);
-    struct blas_task t = {.wtype = wtype, .to_float = wtr->to_float, .w = w,
+    struct blas_task t = {.blas = blas, .wtype = wtype, .to_float = wtr->to_float, .w = w,
                           .w_row_bytes = w_row_bytes, .x = x, .y = y, .n = (int)n, .k = (int)k,
                           .m = (int)m, .panel_rows = rows, .n_chunks = ceil_div(n, rows)};
     if (wtype != QUARRY_TYPE_F32) {

@@ -4,6 +4,8 @@
  */
 #include "kernels.h"
 
+#include "kernels/blas.h"
+
 #include <cpuid.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -133,6 +135,9 @@ static void init_process_table(void)
             isa_chosen_level = (enum quarry_isa)want;
     }
     fill_table(isa_chosen_level, process_table);
+    /* OpenBLAS is loaded here, at start-up, because loading it may set
+     * environment variables (kernels/blas.c) */
+    (void)quarry_blas();
 }
 
 const struct quarry_type_traits *quarry_traits(enum quarry_type type)
