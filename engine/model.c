@@ -754,7 +754,7 @@ static int attention(quarry_context *ctx, int32_t layer, quarry_error *err)
     if (macs < ATTN_MIN_PARALLEL_MACS || ctx->job_tasks[n_jobs] < 2)
         attn_worker(&run, 0, 1);
     else
-        quarry_threadpool_run(ctx->pool, attn_worker, &run);
+        quarry_threadpool_run_any(ctx->pool, attn_worker, &run);
     return 0;
 }
 

@@ -2,20 +2,30 @@
  * threadpool.c - the fork/join pool of threadpool.h.
  *
  * Hand-off protocol (all shared counters are C11 atomics, sequentially
- * consistent where two threads must not both miss each other):
- *   run():  write fn/arg, set pending = n-1, generation += 1, wake sleepers
- *           if any; run share 0; wait until pending == 0.
- *   worker: wait until generation != the last one it served, read fn/arg,
- *           run its share, pending -= 1; the last one wakes a sleeping caller.
+ * consistent where two threads must not both miss each other). A run is
+ * described by one 64-bit ticket word: its run number (high 32 bits), a
+ * CLOSED bit and the number of workers that joined it (low bits).
+ *   run():  write fn/arg, finished = 0, ticket = (run << 32), then bump
+ *           generation (the wake-up signal) and wake sleepers if any; run
+ *           share 0. run_all waits until all n-1 workers have joined and
+ *           finished; run_any sets CLOSED (no worker may join afterwards)
+ *           and waits only for the workers that joined before that.
+ *   worker: wait until generation changes, then join the ticket's run with
+ *           a compare-and-swap (refused when CLOSED or when the run is one
+ *           it has served), read fn/arg, run its share, finished += 1; a
+ *           sleeping caller is woken.
+ * fn/arg are plain fields: written before the ticket store (release) and
+ * read after the CAS that joins (acquire), and not rewritten until every
+ * worker that joined has finished. A worker the OS runs late therefore holds
+ * up a run_any caller only if it joined in time; one that wakes after the
+ * caller closed the run skips it.
  * Waiting is a bounded spin followed by a condition-variable sleep. A sleeper
  * announces itself (n_sleeping / caller_sleeping) under the mutex *before*
  * re-checking the condition, and a waker changes the condition *before*
  * looking at the announcement: with both steps seq_cst, at least one side
  * sees the other, and the waker takes the mutex before signalling, so the
  * signal cannot fall between the sleeper's check and its wait (no lost
- * wake-ups). fn/arg are plain fields: they are written before the generation
- * store (release) and read after the load that sees it (acquire), and not
- * rewritten until every worker has decremented pending.
+ * wake-ups).
  */
 #include "engine/threadpool.h"
 
@@ -47,7 +57,9 @@ struct quarry_threadpool {
 
     _Alignas(64) atomic_uint_fast64_t generation; /* bumped once per run and at shutdown */
     atomic_int stop;
-    _Alignas(64) atomic_int pending;              /* workers yet to finish this run */
+    _Alignas(64) atomic_uint_fast64_t ticket;     /* run << 32 | CLOSED | workers joined */
+    _Alignas(64) atomic_int finished;             /* workers that joined and are done */
+    uint32_t last_run;                            /* the caller's run counter */
     _Alignas(64) atomic_int n_sleeping;           /* workers asleep on work_cond */
     atomic_int caller_sleeping;                   /* caller asleep on done_cond */
 
@@ -102,17 +114,44 @@ static uint_fast64_t wait_for_generation(struct quarry_threadpool *pool, uint_fa
     return g;
 }
 
+#define TICKET_CLOSED ((uint_fast64_t)1 << 31)
+#define TICKET_JOINED_MASK (TICKET_CLOSED - 1)
+
+static uint32_t ticket_run(uint_fast64_t t) { return (uint32_t)(t >> 32); }
+
+/* Joins the current run unless it is closed or already served (last_served);
+ * returns 1 and its run number in *run when joined. */
+static int join_run(struct quarry_threadpool *pool, uint32_t last_served, uint32_t *run)
+{
+    uint_fast64_t t = atomic_load_explicit(&pool->ticket, memory_order_acquire);
+    for (;;) {
+        if (ticket_run(t) == last_served || (t & TICKET_CLOSED))
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&pool->ticket, &t, t + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            *run = ticket_run(t);
+            return 1;
+        }
+    }
+}
+
 static void *worker_main(void *p)
 {
     struct worker *self = p;
     struct quarry_threadpool *pool = self->pool;
     uint_fast64_t seen = 0;
+    uint32_t served = 0; /* run numbers start at 1 */
     for (;;) {
         seen = wait_for_generation(pool, seen);
         if (atomic_load_explicit(&pool->stop, memory_order_acquire))
             break;
+        uint32_t run;
+        if (!join_run(pool, served, &run))
+            continue; /* closed before this worker came: the caller did the work */
+        served = run;
         pool->fn(pool->arg, self->index, pool->n_threads);
-        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeping)) {
+        atomic_fetch_add(&pool->finished, 1);
+        if (atomic_load(&pool->caller_sleeping)) {
             pthread_mutex_lock(&pool->mutex);
             pthread_cond_signal(&pool->done_cond);
             pthread_mutex_unlock(&pool->mutex);
@@ -121,15 +160,16 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-static void wait_for_workers(struct quarry_threadpool *pool)
+/* Waits until `workers` workers have finished the current run. */
+static void wait_for_workers(struct quarry_threadpool *pool, int workers)
 {
-    if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
+    if (atomic_load_explicit(&pool->finished, memory_order_acquire) == workers)
         return;
     if (pool->spin_ns > 0) {
         const int64_t deadline = monotonic_ns() + pool->spin_ns;
         for (unsigned i = 1;; i++) {
             cpu_relax();
-            if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
+            if (atomic_load_explicit(&pool->finished, memory_order_acquire) == workers)
                 return;
             if ((i & 63) == 0 && monotonic_ns() > deadline)
                 break;
@@ -137,14 +177,20 @@ static void wait_for_workers(struct quarry_threadpool *pool)
     }
     pthread_mutex_lock(&pool->mutex);
     atomic_store(&pool->caller_sleeping, 1);
-    while (atomic_load(&pool->pending) != 0)
+    while (atomic_load(&pool->finished) != workers)
         pthread_cond_wait(&pool->done_cond, &pool->mutex);
     atomic_store(&pool->caller_sleeping, 0);
     pthread_mutex_unlock(&pool->mutex);
 }
 
-static void publish(struct quarry_threadpool *pool)
+/* Publishes fn/arg as the next run and wakes the workers. */
+static void publish(struct quarry_threadpool *pool, quarry_task_fn fn, void *arg)
 {
+    pool->fn = fn;
+    pool->arg = arg;
+    atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
+    pool->last_run = pool->last_run == UINT32_MAX ? 1 : pool->last_run + 1;
+    atomic_store_explicit(&pool->ticket, (uint_fast64_t)pool->last_run << 32, memory_order_release);
     atomic_fetch_add(&pool->generation, 1);
     if (atomic_load(&pool->n_sleeping) > 0) {
         pthread_mutex_lock(&pool->mutex);
@@ -159,12 +205,22 @@ void quarry_threadpool_run(quarry_threadpool *pool, quarry_task_fn fn, void *arg
         fn(arg, 0, 1);
         return;
     }
-    pool->fn = fn;
-    pool->arg = arg;
-    atomic_store(&pool->pending, pool->n_threads - 1);
-    publish(pool);
+    publish(pool, fn, arg);
     fn(arg, 0, pool->n_threads);
-    wait_for_workers(pool);
+    wait_for_workers(pool, pool->n_threads - 1);
+}
+
+void quarry_threadpool_run_any(quarry_threadpool *pool, quarry_task_fn fn, void *arg)
+{
+    if (!pool || pool->n_threads == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    publish(pool, fn, arg);
+    fn(arg, 0, pool->n_threads);
+    const uint_fast64_t closed =
+        atomic_fetch_or_explicit(&pool->ticket, TICKET_CLOSED, memory_order_acq_rel);
+    wait_for_workers(pool, (int)(closed & TICKET_JOINED_MASK));
 }
 
 int quarry_threadpool_size(const quarry_threadpool *pool)
@@ -266,7 +322,8 @@ int quarry_threadpool_new(int n_threads, quarry_threadpool **out, quarry_error *
     pool->spin_ns = spin_ns_from_env();
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->stop, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->ticket, 0);
+    atomic_init(&pool->finished, 0);
     atomic_init(&pool->n_sleeping, 0);
     atomic_init(&pool->caller_sleeping, 0);
     pthread_mutex_init(&pool->mutex, NULL);

@@ -47,6 +47,14 @@ typedef void (*quarry_task_fn)(void *arg, int thread_index, int n_threads);
  * pool may be NULL: runs fn(arg, 0, 1). */
 void quarry_threadpool_run(quarry_threadpool *pool, quarry_task_fn fn, void *arg);
 
+/* Like run(), for tasks that hand out their work dynamically (an atomic
+ * counter, never a share fixed by thread index): fn runs on the caller and
+ * on the workers that start before the caller has returned from its own
+ * call of fn; a worker the OS runs late skips the run instead of holding up
+ * the caller. thread_index is still unique per call (per-thread scratch by
+ * index is safe). */
+void quarry_threadpool_run_any(quarry_threadpool *pool, quarry_task_fn fn, void *arg);
+
 /* Number of physical cores hwloc reports (at least 1). */
 int quarry_physical_cores(void);
 

@@ -203,7 +203,7 @@ static void run(const struct runner *r, quarry_task_fn fn, void *arg)
     if (r->serial)
         fn(arg, 0, 1);
     else
-        quarry_threadpool_run(r->pool, fn, arg);
+        quarry_threadpool_run_any(r->pool, fn, arg);
 }
 
 /* ---- activation quantization ------------------------------------------ */

@@ -2,7 +2,9 @@
  * test_threadpool.c - the fork/join pool (engine/threadpool.h): every thread
  * index runs exactly once per call, results are visible to the caller when
  * run() returns, back-to-back calls, the NULL pool, the sleep/wake path under
- * stress (no lost wake-ups), pinning, and clean shutdown (threads joined).
+ * stress (no lost wake-ups), pinning, and clean shutdown (threads joined);
+ * run_any(): every work item handed out exactly once, never on a thread
+ * index twice, interleaved with run() calls that still reach every index.
  * A watchdog alarm turns a hang (a lost wake-up) into a failed suite.
  */
 #include "tests/testutil.h"
@@ -197,6 +199,63 @@ static void test_clean_shutdown(void **state)
     assert_int_equal(threads_in_process(), before);
 }
 
+#define ANY_ITEMS 64
+
+struct any_task {
+    atomic_int next;                /* the dynamic hand-out */
+    int done[ANY_ITEMS];            /* plain writes: round number per item */
+    atomic_int index_calls[MAX_T];  /* calls per thread index in this round */
+    int round;
+    unsigned spin;                  /* busy work per item */
+};
+
+static void any_fn(void *arg, int ti, int n)
+{
+    struct any_task *t = arg;
+    (void)n;
+    atomic_fetch_add(&t->index_calls[ti], 1);
+    for (int i = atomic_fetch_add(&t->next, 1); i < ANY_ITEMS; i = atomic_fetch_add(&t->next, 1)) {
+        volatile unsigned sink = 0;
+        for (unsigned k = 0; k < t->spin; k++)
+            sink += k;
+        t->done[i] = t->done[i] == t->round - 1 ? t->round : -1; /* -1: twice or skipped */
+    }
+}
+
+static void test_run_any_hands_out_everything_once(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 4; n++) {
+        quarry_threadpool *pool;
+        quarry_error err;
+        assert_int_equal(quarry_threadpool_new(n, &pool, &err), 0);
+        struct any_task *t = calloc(1, sizeof *t);
+        assert_non_null(t);
+        for (int r = 1; r <= 20000; r++) {
+            atomic_store(&t->next, 0);
+            for (int i = 0; i < MAX_T; i++)
+                atomic_store(&t->index_calls[i], 0);
+            t->round = r;
+            t->spin = (unsigned)(r % 7) * 50;
+            quarry_threadpool_run_any(pool, any_fn, t);
+            for (int i = 0; i < ANY_ITEMS; i++)
+                if (t->done[i] != r)
+                    fail_msg("n=%d round %d: item %d done %d (want %d)", n, r, i, t->done[i], r);
+            assert_int_equal(atomic_load(&t->index_calls[0]), 1);
+            for (int i = 1; i < MAX_T; i++)
+                if (atomic_load(&t->index_calls[i]) > (i < n ? 1 : 0))
+                    fail_msg("n=%d round %d: index %d ran %d times", n, r, i,
+                             atomic_load(&t->index_calls[i]));
+            if (r % 1000 == 0)
+                run_rounds(pool, 3, 0, 0); /* run() still reaches every index */
+            if (r % 5000 == 0)
+                usleep(500); /* workers go to sleep between runs */
+        }
+        free(t);
+        quarry_threadpool_free(pool);
+    }
+}
+
 static void test_too_many_threads(void **state)
 {
     (void)state;
@@ -219,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_workers_pinned),
         cmocka_unit_test(test_clean_shutdown),
         cmocka_unit_test(test_too_many_threads),
+        cmocka_unit_test(test_run_any_hands_out_everything_once),
     };
     return TU_RUN_GROUP(tests);
 }
