@@ -2,37 +2,56 @@
  * q5_0_avx512.c - AVX-512 kernels for q5_0 (F/BW/VL + VNNI): dequantize and
  * the dot product against q8_0 activations, bit-identical to kernels/q5_0.c.
  *
- * The fifth bits (qh, one per weight) are loaded into a 32-bit mask register.
- * vec_dot works on groups of 16 blocks. Each block's integer sum
- * sum_j (c_j - 16) * y_j = sum_j n_j*y_j - 16 * sum_{fifth bit clear} y_j (n_j
- * the low 4 bits) is formed exactly with two vpdpbusd, the sums of blocks 0-7
- * and 8-15 are gathered into two vectors by transposing reductions, and the
- * per-block terms (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in vector
- * lanes. Those terms are added into two 8-lane accumulators, lanes 0-7 and
- * 8-15 of the scalar reference's 16-lane fold (block b in lane b % 16; a
- * partial last group adds +0.0f in its empty lanes), one vector add per 8
- * blocks with no serial chain, and the pairwise tree at the end is the
- * scalar's (legacy_vec_dot in kernels/simd_avx2.h). The fp16 scales of each 8
- * blocks are picked out of 64-byte loads of the block bytes with word permutes
- * (vpermt2w), never reading past the 8 blocks.
+ * vec_dot works on groups of 16 blocks with 512-bit vectors throughout
+ * (avx512_legacy_vec_dot and the group layout in kernels/simd_avx512.h). A
+ * group's 352 weight bytes are read as six 64-byte chunks; for quad q (blocks
+ * 4q..4q+3) one vpermt2w of two chunks gathers the four blocks' 16 code bytes
+ * into one vector, block 4q+p in 128-bit lane p, and a mask and a shift
+ * split it into the low nibbles (values 0..15) and the high ones (16..31).
+ * The quad's fifth bits (qh) come out of the same chunks by another vpermt2w
+ * and become two 64-bit byte masks in the same layout (vpshufb + vptestmb),
+ * and a masked add of 16 makes the codes c_j (0..31). Two vpdpbusd against the q8_0 activations in the
+ * same layout give sum_j c_j * y_j, two more give 16 * sum_j y_j, and their
+ * difference is sumi = sum_j (c_j - 16) * y_j, exact (codes <= 31 and
+ * |y| <= 128 keep every lane far from overflow). The quads' sums are reduced
+ * to the 16 block sums, the terms (float)sumi * (fp16(x.d) * fp16(y.d)) are
+ * formed in 16 lanes and added into the 16-lane accumulator with one vector
+ * add per group, each block into its fold lane of the scalar reference; the
+ * pairwise tree at the end is the scalar's. The d's of the weights come out
+ * of the same chunks by word blends and a word permute.
  */
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
 #include "kernels/simd_avx512.h"
 
-/* d of blocks x[0..7] as floats. Block k's d is 16-bit word 11k of the 176
- * bytes: k < 6 from bytes [0, 128), k = 6, 7 from bytes [112, 176). */
-static inline __m256 q5_0_scales_8(const void *x)
-{
-    const uint8_t *p = x;
-    const __m512i idx_lo = _mm512_zextsi128_si512(_mm_setr_epi16(0, 11, 22, 33, 44, 55, 0, 0));
-    const __m512i idx_hi = _mm512_zextsi128_si512(_mm_setr_epi16(0, 0, 0, 0, 0, 0, 66 - 56, 77 - 56));
-    const __m512i lo = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx_lo,
-                                                 _mm512_loadu_si512(p + 64));
-    const __m512i hi = _mm512_permutexvar_epi16(idx_hi, _mm512_loadu_si512(p + 112));
-    return _mm256_cvtph_ps(_mm_blend_epi32(_mm512_castsi512_si128(lo), _mm512_castsi512_si128(hi), 0x8));
-}
+/* vpermt2w index of quad q's code bytes, relative to the quad's 88 bytes:
+ * block p of the quad (p = w / 8) has its 16 code bytes at 22p + 6, i.e.
+ * words 11p + 3 .. 11p + 10, and word w of the vector takes word
+ * 11p + 3 + w % 8. The chunks a quad reads start 0, 12, 8 and 20 words
+ * before quads 0..3 (see q5_0_group). */
+static const uint16_t q5_0_codes_idx[32] __attribute__((aligned(64))) = {
+    3,  4,  5,  6,  7,  8,  9,  10, 14, 15, 16, 17, 18, 19, 20, 21,
+    25, 26, 27, 28, 29, 30, 31, 32, 36, 37, 38, 39, 40, 41, 42, 43};
+
+/* The same for the quad's fifth bits: block p's qh (at 22p + 2, words
+ * 11p + 1 and 11p + 2) into the first dword of 128-bit lane p. */
+static const uint16_t q5_0_qh_idx[32] __attribute__((aligned(64))) = {
+    1, 2, 0, 0, 0, 0, 0, 0, 12, 13, 0, 0, 0, 0, 0, 0, 23, 24, 0, 0, 0, 0, 0, 0, 34, 35};
+
+/* vpermw index of the d's out of the blended chunks, in the group lane order
+ * (lane L: block 4 (L mod 4) + L / 4). Block b's d (at 22b) is taken from
+ * the chunk at 0 (b = 0..2), 64 (3..5), 128 (6..8), 160 (9, 10), 224 (11..13)
+ * or 288 (14, 15), where it is word 0, 11, 22 / 1, 12, 23 / 2, 13, 24 /
+ * 19, 30 / 9, 20, 31 / 10, 21: all different, so word blends with these
+ * masks collect them into one vector. */
+static const uint16_t q5_0_d_idx[32] __attribute__((aligned(64))) = {
+    0, 12, 24, 20, 11, 23, 19, 31, 22, 2, 30, 10, 1, 13, 9, 21};
+#define Q5_0_D_AT_64 0x00801002u
+#define Q5_0_D_AT_128 0x01002004u
+#define Q5_0_D_AT_160 0x40080000u
+#define Q5_0_D_AT_224 0x80100200u
+#define Q5_0_D_AT_288 0x00200400u
 
 /* The 32 codes of a block (0..31) in weight order: the 4-bit codes, and
  * bit j of qh adds 16 to weight j. */
@@ -42,20 +61,50 @@ static inline __m256i q5_0_codes(const block_q5_0 *x)
     return _mm256_mask_add_epi8(q, (__mmask32)simd_load_u32(x->qh), q, _mm256_set1_epi8(16));
 }
 
-/* sum_j (c_j - 16) * y_j of block x with activation block y, as 8 int32
- * partial sums: sum_j n_j*y_j - 16 * sum_{j: fifth bit clear} y_j with n_j
- * the low 4 bits (exact: n <= 15 and |y| <= 128 keep every vpdpbusd lane far
- * from overflow). */
-static inline __m256i block_dot(const void *vx, const void *vy)
+/* sum_j (c_j - 16) * y_j of the quad's blocks (lane p: 4 partial sums of
+ * block p), given its code bytes, its fifth bits (block p's in the first
+ * dword of lane p) and its activations (lo, hi) */
+static inline __m512i q5_0_quad_sums(__m512i codes, __m512i qh, __m512i ylo, __m512i yhi)
 {
-    const block_q5_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const __m256i n = avx512_nibbles_32(x->qs);
-    const __m256i sixteen_where_clear = _mm256_mask_mov_epi8(
-        _mm256_set1_epi8(16), (__mmask32)simd_load_u32(x->qh), _mm256_setzero_si256());
-    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
-    const __m256i ny = _mm256_dpbusd_epi32(_mm256_setzero_si256(), n, qy);
-    return _mm256_sub_epi32(ny, _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen_where_clear, qy));
+    const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
+    __mmask64 bits_lo, bits_hi;
+    avx512_quad_fifth_bits(qh, &bits_lo, &bits_hi);
+    __m512i lo = _mm512_and_si512(codes, low4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(codes, 4), low4);
+    lo = _mm512_mask_add_epi8(lo, bits_lo, lo, sixteen);
+    hi = _mm512_mask_add_epi8(hi, bits_hi, hi, sixteen);
+    const __m512i cy = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
+    const __m512i y16 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), sixteen, ylo), sixteen, yhi);
+    return _mm512_sub_epi32(cy, y16);
+}
+
+/* The terms of the 16 blocks at x against the q8_0 blocks at y, in the group
+ * lane order (kernels/simd_avx512.h). The weight chunks are the 64 bytes at
+ * 0, 64, 128, 160, 224 and 288 (the group's last 64); quads 0..3 (at 0, 88,
+ * 176, 264) read those at 0 and 64, 64 and 128, 160 and 224, 224 and 288. */
+SIMD_ALWAYS_INLINE __m512 q5_0_group(const uint8_t *x, const uint8_t *y)
+{
+    const __m512i c0 = avx512_load_kept(x), c64 = avx512_load_kept(x + 64);
+    const __m512i c128 = avx512_load_kept(x + 128), c160 = avx512_load_kept(x + 160);
+    const __m512i c224 = avx512_load_kept(x + 224), c288 = avx512_load_kept(x + 288);
+    const struct avx512_q8_0_group g = avx512_q8_0_group_load(y);
+    const __m512i codes = _mm512_load_si512(q5_0_codes_idx), qh = _mm512_load_si512(q5_0_qh_idx);
+    /* quad q's codes and fifth bits from chunks (a, b), which start `words` before it */
+#define Q5_0_QUAD(a, b, words, q)                                                                          \
+    q5_0_quad_sums(_mm512_permutex2var_epi16(a, _mm512_add_epi16(codes, _mm512_set1_epi16(words)), b),   \
+                   _mm512_permutex2var_epi16(a, _mm512_add_epi16(qh, _mm512_set1_epi16(words)), b), g.lo[q], \
+                   g.hi[q])
+    const __m512i sumi = avx512_group_sums(Q5_0_QUAD(c0, c64, 0, 0), Q5_0_QUAD(c64, c128, 12, 1),
+                                           Q5_0_QUAD(c160, c224, 8, 2), Q5_0_QUAD(c224, c288, 20, 3));
+#undef Q5_0_QUAD
+    const __m512i d01 = _mm512_mask_blend_epi16(Q5_0_D_AT_64, c0, c64);
+    const __m512i d23 = _mm512_mask_blend_epi16(Q5_0_D_AT_160, c128, c160);
+    const __m512i d03 = _mm512_mask_blend_epi16(Q5_0_D_AT_128 | Q5_0_D_AT_160, d01, d23);
+    const __m512i d45 = _mm512_mask_blend_epi16(Q5_0_D_AT_288, c224, c288);
+    const __m512i d05 = _mm512_mask_blend_epi16(Q5_0_D_AT_224 | Q5_0_D_AT_288, d03, d45);
+    const __m512i dx = _mm512_permutexvar_epi16(_mm512_load_si512(q5_0_d_idx), d05);
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dx)), _mm512_cvtph_ps(g.d));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d);
 }
 
 /* ---- kernels --------------------------------------------------------------- */
@@ -73,8 +122,7 @@ static void dequantize_row_q5_0_avx512(const void *vx, float *y, int64_t n)
 
 static void vec_dot_q5_0_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
 {
-    *s = legacy_vec_dot(n / QK5_0, vx, sizeof(block_q5_0), vy, sizeof(block_q8_0), block_dot,
-                        q5_0_scales_8, avx512_q8_0_scales_8);
+    *s = avx512_legacy_vec_dot(n / QK5_0, vx, sizeof(block_q5_0), vy, sizeof(block_q8_0), q5_0_group);
 }
 
 void quarry_kernels_q5_0_avx512(struct quarry_type_traits *table)

@@ -3,17 +3,18 @@
  * activation quantizer (from_float) and the q8_0 . q8_0 dot product, all
  * bit-identical to kernels/q8_0.c.
  *
- * vec_dot works on groups of 16 blocks. Each block's integer sum
+ * vec_dot works on groups of 16 blocks with 512-bit vectors throughout
+ * (avx512_legacy_vec_dot and the group layout in kernels/simd_avx512.h): both
+ * rows are read as 64-byte chunks and put into the quad layout by
+ * avx512_q8_0_group_load (values 0..15 and 16..31 of block 4q+p in 128-bit
+ * lane p of two vectors per quad). Each block's integer sum
  * sum_j x_j * y_j is formed exactly with vpdpbusd on (x + 128) as unsigned
- * bytes, minus 128 * sum_j y_j (a second vpdpbusd), so every int8 value is
- * handled, -128 included. The sums of blocks 0-7 and 8-15 are gathered into
- * two vectors by transposing reductions, the per-block terms
- * (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in vector lanes and added
- * into two 8-lane accumulators, lanes 0-7 and 8-15 of the scalar reference's
- * 16-lane fold (block b in lane b % 16), one vector add per 8 blocks with no
- * serial chain; the pairwise tree at the end is the scalar's (legacy_vec_dot
- * in kernels/simd_avx2.h). The fp16 scales of each 8 blocks come out of the
- * block bytes with word permutes (vpermt2w), never reading past the 8 blocks.
+ * bytes, minus 128 * sum_j y_j (two more vpdpbusd), so every int8 value is
+ * handled, -128 included. The quads' sums are reduced to the 16 block sums,
+ * the terms (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in 16 lanes and
+ * added into the 16-lane accumulator with one vector add per group, each
+ * block into its fold lane of the scalar reference; the pairwise tree at the
+ * end is the scalar's.
  *
  * from_float follows quantize_row_q8_0_ref step by step (amax, d = amax/127,
  * id = 1/d, roundf(x*id) with ties away from zero, emulated exactly as trunc
@@ -27,18 +28,31 @@
 #include "kernels/legacy_common.h"
 #include "kernels/simd_avx512.h"
 
-/* sum_j x_j * y_j of block x with activation block y, as 8 int32 partial
- * sums, exact for all int8 values: (x + 128) * y summed by vpdpbusd, minus
+/* sum_j x_j * y_j of the quad's blocks (lane p: 4 partial sums of block p),
+ * exact for all int8 values: (x + 128) * y summed by vpdpbusd, minus
  * 128 * y. */
-static inline __m256i block_dot(const void *vx, const void *vy)
+static inline __m512i q8_0_quad_sums(__m512i xlo, __m512i xhi, __m512i ylo, __m512i yhi)
 {
-    const block_q8_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
-    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-    const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs);
-    const __m256i biased = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(qx, bias), qy);
-    return _mm256_sub_epi32(biased, _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, qy));
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m512i xy = _mm512_dpbusd_epi32(
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(xlo, bias), ylo),
+        _mm512_xor_si512(xhi, bias), yhi);
+    const __m512i y128 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, ylo), bias, yhi);
+    return _mm512_sub_epi32(xy, y128);
+}
+
+/* The terms of the 16 blocks at x against those at y, in the group lane
+ * order (kernels/simd_avx512.h). */
+SIMD_ALWAYS_INLINE __m512 q8_0_group(const uint8_t *x, const uint8_t *y)
+{
+    const struct avx512_q8_0_group gx = avx512_q8_0_group_load(x);
+    const struct avx512_q8_0_group gy = avx512_q8_0_group_load(y);
+    const __m512i sumi = avx512_group_sums(q8_0_quad_sums(gx.lo[0], gx.hi[0], gy.lo[0], gy.hi[0]),
+                                           q8_0_quad_sums(gx.lo[1], gx.hi[1], gy.lo[1], gy.hi[1]),
+                                           q8_0_quad_sums(gx.lo[2], gx.hi[2], gy.lo[2], gy.hi[2]),
+                                           q8_0_quad_sums(gx.lo[3], gx.hi[3], gy.lo[3], gy.hi[3]));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(gx.d), _mm512_cvtph_ps(gy.d));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d);
 }
 
 /* ---- kernels --------------------------------------------------------------- */
@@ -65,8 +79,7 @@ static void dequantize_row_q8_0_avx512(const void *vx, float *y, int64_t n)
 
 static void vec_dot_q8_0_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
 {
-    *s = legacy_vec_dot(n / QK8_0, vx, sizeof(block_q8_0), vy, sizeof(block_q8_0), block_dot,
-                        avx512_q8_0_scales_8, avx512_q8_0_scales_8);
+    *s = avx512_legacy_vec_dot(n / QK8_0, vx, sizeof(block_q8_0), vy, sizeof(block_q8_0), q8_0_group);
 }
 
 void quarry_kernels_q8_0_avx512(struct quarry_type_traits *table)

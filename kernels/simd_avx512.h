@@ -1,9 +1,11 @@
 /*
  * simd_avx512.h - AVX-512 (F/BW/VL/DQ/VNNI) building blocks shared by the
  * kernels/..._avx512.c files, on top of kernels/simd_avx2.h (which it
- * includes): fp16 scale gathers of 8 legacy blocks by word permutes, masked
- * tails, nibble unpacking, the q8_0/q8_1 block quantizer, the stores of
- * dequantized blocks, and the K-quant super-block loops and reductions.
+ * includes): masked tails, nibble unpacking, the 16-block group loop of the
+ * legacy dot products (a group's q8_0 or q8_1 activations in the quad layout,
+ * the reduction of the quads' sums, the fifth bits of q5_0/q5_1 as byte
+ * masks), the q8_0/q8_1 block quantizer, the stores of dequantized blocks,
+ * and the K-quant super-block loops and reductions.
  *
  * Only for files compiled with the AVX-512 flags (kernels/..._avx512.c);
  * never include it from a scalar or AVX2 file.
@@ -38,49 +40,6 @@ static inline void avx512_widen_into(__m512 a, __m512d *lo, __m512d *hi)
     *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
 }
 
-/* ---- legacy quants: scales of 8 blocks ------------------------------------- */
-
-/* d of q8_0 blocks y[0..7] as floats. Block k's d is word 17k of the 272
- * bytes: k < 4 from bytes [0, 128), k >= 4 from bytes [128, 192) and
- * [176, 240) (words 64..95 and 88..119). */
-static inline __m256 avx512_q8_0_scales_8(const void *y)
-{
-    const uint8_t *p = y;
-    const __m512i idx_lo = _mm512_zextsi128_si512(_mm_setr_epi16(0, 17, 34, 51, 0, 0, 0, 0));
-    const __m512i idx_hi = _mm512_zextsi128_si512(_mm_setr_epi16(0, 0, 0, 0, 68 - 64, 85 - 64,
-                                                                 32 + 102 - 88, 32 + 119 - 88));
-    const __m512i lo = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx_lo,
-                                                 _mm512_loadu_si512(p + 64));
-    const __m512i hi = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128), idx_hi,
-                                                 _mm512_loadu_si512(p + 176));
-    return _mm256_cvtph_ps(_mm_blend_epi32(_mm512_castsi512_si128(lo), _mm512_castsi512_si128(hi), 0xC));
-}
-
-/* 16 fp16 words (firsts of 8 blocks, then seconds) as a pair of 8 floats */
-static inline struct fp16_pairs avx512_widen_pairs(__m256i words)
-{
-    const __m512 f = _mm512_cvtph_ps(words);
-    return (struct fp16_pairs){_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1)};
-}
-
-/* (d, s) of q8_1 blocks y[0..7]: words 18k and 18k+1 of the 288 bytes;
- * k < 4 from bytes [0, 128), k >= 4 from bytes [128, 256). */
-static inline struct fp16_pairs avx512_q8_1_scales_8(const void *y)
-{
-    const uint8_t *p = y;
-    const __m512i idx_lo = _mm512_zextsi256_si512(_mm256_setr_epi16(
-        0, 18, 36, 54, 0, 0, 0, 0, 1, 19, 37, 55, 0, 0, 0, 0));
-    const __m512i idx_hi = _mm512_zextsi256_si512(_mm256_setr_epi16(
-        0, 0, 0, 0, 72 - 64, 90 - 64, 108 - 64, 126 - 64, 0, 0, 0, 0, 73 - 64, 91 - 64, 109 - 64,
-        127 - 64));
-    const __m512i lo = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx_lo,
-                                                 _mm512_loadu_si512(p + 64));
-    const __m512i hi = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128), idx_hi,
-                                                 _mm512_loadu_si512(p + 192));
-    return avx512_widen_pairs(_mm256_mask_blend_epi16((__mmask16)0xF0F0, _mm512_castsi512_si256(lo),
-                                                      _mm512_castsi512_si256(hi)));
-}
-
 /* ---- legacy quants: codes and dequantized stores --------------------------- */
 
 /* The 32 4-bit codes of a legacy block in weight order: the 16 bytes qs in
@@ -106,6 +65,272 @@ static inline void avx512_store_affine_u8x32(__m256i c, __m512 d, __m512 m, floa
     const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(c, 1)));
     _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(lo, d), m));
     _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(hi, d), m));
+}
+
+/* ---- legacy quants: 16-block groups against q8_0 activations -------------- */
+/*
+ * The AVX-512 legacy dot products (q4_0, q5_0, q8_0 . q8_0; q4_1, q5_1 .
+ * q8_1) take 16 blocks (a group) per step, in 512-bit vectors throughout:
+ *   - a group's bytes are read as 64-byte chunks (where the group is not a
+ *     whole number of chunks, the last one overlaps the one before, so that
+ *     nothing past the group is read), and vpermt2w word permutes of two
+ *     chunks pick out what the vectors need: codes, activations, fp16 scales;
+ *   - quad q (blocks 4q..4q+3) is two vpdpbusd products (the quad layout):
+ *     the activations 0..15 of block 4q+p in 128-bit lane p (lo) against the
+ *     weight codes 0..15 in the same lanes, and likewise 16..31 (hi), so that
+ *     lane p ends with 4 int32 partial sums of block 4q+p and nothing else
+ *     (a constant code offset, like q4_0's 8, is two more vpdpbusd against a
+ *     constant, subtracted);
+ *   - two levels of in-lane unpack + add turn the four quads' vectors into
+ *     the 16 block sums (avx512_group_sums), which come out transposed:
+ *     int32 lane L holds block 4 (L mod 4) + L / 4 (the group lane order);
+ *     the scales are gathered in the same order, so the terms
+ *     (float)sumi * (fp16(x.d) * fp16(y.d)) [+ fp16(x.m) * fp16(y.s)] are
+ *     formed lane by lane with the scalar's roundings, and one vector add per
+ *     group puts them into a 16-lane accumulator whose lane L is fold lane
+ *     4 (L mod 4) + L / 4 of the scalar reference (kernels/legacy_common.h);
+ *   - a row's last, partial group is copied into zeroed buffers and goes
+ *     through the same code: a zero block has zero scales and sumi = 0, so
+ *     its term is +0.0f, which changes no lane;
+ *   - at the end one permute puts fold lane j in lane j (the transpose is its
+ *     own inverse), and the pairwise tree is the scalar's (legacy_fold_finish).
+ * The integer sums are exact, so the result is the scalar reference's bit for
+ * bit. For q4_0 a group is about 120 vector instructions (loads included),
+ * where the 8-blocks-at-a-time 256-bit loop of kernels/simd_avx2.h (with
+ * 128-bit scale gathers and 8x8 transposing reductions) took about 200.
+ */
+
+/* v, kept in a register: an empty asm statement the compiler cannot look
+ * through. The chunks of a group are each read by several word permutes, and
+ * vpermt2w overwrites one of its tables; without this GCC re-loads a chunk from
+ * memory for every use rather than copying it, and the loads then bound the
+ * loop. */
+static inline __m512i avx512_keep(__m512i v)
+{
+    __asm__("" : "+v"(v));
+    return v;
+}
+
+static inline __m512i avx512_load_kept(const uint8_t *p)
+{
+    return avx512_keep(_mm512_loadu_si512(p));
+}
+
+/* Permute indices of the group lane order: lane L holds block
+ * 4 (L mod 4) + L / 4 (a 4x4 transpose, its own inverse). */
+static const int32_t avx512_group_order[16] __attribute__((aligned(64))) = {
+    0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+/* The integer sums of the 16 blocks of a group in the group lane order,
+ * given the quads' vectors a0..a3 (128-bit lane p of a_q: 4 int32 partial
+ * sums of block 4q+p): int32 lane 4p+q of the result is block 4q+p. */
+static inline __m512i avx512_group_sums(__m512i a0, __m512i a1, __m512i a2, __m512i a3)
+{
+    /* per 128-bit lane p: [a0[0]+a0[2], a1[0]+a1[2], a0[1]+a0[3], a1[1]+a1[3]] */
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+    /* per 128-bit lane p: [sum a0, sum a1, sum a2, sum a3] */
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+}
+
+/* The activations of a group of 16 q8_0 blocks (544 bytes) in the quad
+ * layout: lo[q] holds values 0..15 and hi[q] values 16..31 of block 4q+p in
+ * 128-bit lane p; d holds the 16 fp16 scales in the group lane order. */
+struct avx512_q8_0_group {
+    __m512i lo[4], hi[4];
+    __m256i d;
+};
+
+/* vpermt2w index of the pair of blocks 2m, 2m+1 (see avx512_q8_0_group_load)
+ * relative to the 68 bytes at 68m: block 2m's 32 values are words 1..16,
+ * block 2m+1's words 18..33. */
+static const uint16_t avx512_q8_0_pair_idx[32] __attribute__((aligned(64))) = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+    18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33};
+
+/* The same for the last pair (bytes 476..543), read from the chunks at 448
+ * and 480: byte b is word (b - 448) / 2 of the first below 512 and word
+ * (b - 480) / 2 of the second (index 32 + that) from 512 on. */
+static const uint16_t avx512_q8_0_last_pair_idx[32] __attribute__((aligned(64))) = {
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+
+/* vpermw indices taking the d's out of the blended chunks (block 2m's d at
+ * word 2m, block 2m+1's at word 2m + 17) in the group lane order: lane L
+ * takes block b = 4 (L mod 4) + L / 4, word b (b even) or b + 16 (b odd). */
+static const uint16_t avx512_q8_0_d_idx[32] __attribute__((aligned(64))) = {
+    0, 4, 8, 12, 17, 21, 25, 29, 2, 6, 10, 14, 19, 23, 27, 31};
+
+/* Chunk m is the 64 bytes at 64m (m = 0..7); the pair of blocks 2m, 2m+1
+ * (bytes 68m..68m+67) lies in chunks m and m+1, 4m bytes into chunk m, and one
+ * vpermt2w gives [the 32 values of block 2m | those of block 2m+1]. The last
+ * pair takes the group's last 64 bytes (at 480) for its second chunk, so
+ * nothing past the group is read. Two 128-bit shuffles of the pairs of a quad
+ * give its lo and hi vectors. Block 2m's d is word 2m of chunk m and block
+ * 2m+1's word 2m + 17: all at different word positions, so a tree of 7 word
+ * blends collects them into one vector and a vpermw puts them in the group
+ * lane order. */
+SIMD_ALWAYS_INLINE struct avx512_q8_0_group avx512_q8_0_group_load(const uint8_t *y)
+{
+    const __m512i c0 = avx512_load_kept(y), c1 = avx512_load_kept(y + 64);
+    const __m512i c2 = avx512_load_kept(y + 128), c3 = avx512_load_kept(y + 192);
+    const __m512i c4 = avx512_load_kept(y + 256), c5 = avx512_load_kept(y + 320);
+    const __m512i c6 = avx512_load_kept(y + 384), c7 = avx512_load_kept(y + 448);
+    const __m512i end = avx512_load_kept(y + 480);
+    const __m512i idx = _mm512_load_si512(avx512_q8_0_pair_idx);
+    /* the pair in chunks (a, b), 2m words into a */
+#define AVX512_Q8_0_PAIR(a, b, words) \
+    _mm512_permutex2var_epi16(a, _mm512_add_epi16(idx, _mm512_set1_epi16(words)), b)
+    const __m512i p0 = AVX512_Q8_0_PAIR(c0, c1, 0), p1 = AVX512_Q8_0_PAIR(c1, c2, 2);
+    const __m512i p2 = AVX512_Q8_0_PAIR(c2, c3, 4), p3 = AVX512_Q8_0_PAIR(c3, c4, 6);
+    const __m512i p4 = AVX512_Q8_0_PAIR(c4, c5, 8), p5 = AVX512_Q8_0_PAIR(c5, c6, 10);
+    const __m512i p6 = AVX512_Q8_0_PAIR(c6, c7, 12);
+#undef AVX512_Q8_0_PAIR
+    const __m512i p7 = _mm512_permutex2var_epi16(c7, _mm512_load_si512(avx512_q8_0_last_pair_idx), end);
+    struct avx512_q8_0_group g;
+    /* 128-bit lanes 0, 2 (values 0..15 of each block) and 1, 3 (16..31) */
+    g.lo[0] = _mm512_shuffle_i64x2(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[0] = _mm512_shuffle_i64x2(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+    g.lo[1] = _mm512_shuffle_i64x2(p2, p3, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[1] = _mm512_shuffle_i64x2(p2, p3, _MM_SHUFFLE(3, 1, 3, 1));
+    g.lo[2] = _mm512_shuffle_i64x2(p4, p5, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[2] = _mm512_shuffle_i64x2(p4, p5, _MM_SHUFFLE(3, 1, 3, 1));
+    g.lo[3] = _mm512_shuffle_i64x2(p6, p7, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[3] = _mm512_shuffle_i64x2(p6, p7, _MM_SHUFFLE(3, 1, 3, 1));
+    /* the mask of chunk m's two d words */
+#define AVX512_Q8_0_D(m) ((1u << (2 * (m))) | (1u << (2 * (m) + 17)))
+    const __m512i d01 = _mm512_mask_blend_epi16(AVX512_Q8_0_D(1), c0, c1);
+    const __m512i d23 = _mm512_mask_blend_epi16(AVX512_Q8_0_D(3), c2, c3);
+    const __m512i d45 = _mm512_mask_blend_epi16(AVX512_Q8_0_D(5), c4, c5);
+    const __m512i d67 = _mm512_mask_blend_epi16(AVX512_Q8_0_D(7), c6, c7);
+    const __m512i d03 = _mm512_mask_blend_epi16(AVX512_Q8_0_D(2) | AVX512_Q8_0_D(3), d01, d23);
+    const __m512i d47 = _mm512_mask_blend_epi16(AVX512_Q8_0_D(6) | AVX512_Q8_0_D(7), d45, d67);
+    const __m512i d07 = _mm512_mask_blend_epi16(
+        AVX512_Q8_0_D(4) | AVX512_Q8_0_D(5) | AVX512_Q8_0_D(6) | AVX512_Q8_0_D(7), d03, d47);
+#undef AVX512_Q8_0_D
+    g.d = _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(avx512_q8_0_d_idx), d07));
+    return g;
+}
+
+/* ---- legacy quants: 16-block groups against q8_1 activations -------------- */
+/*
+ * q4_1 and q5_1 take q8_1 activations (36-byte blocks: d, s, 32 values); a
+ * group of 16 is 576 bytes, exactly 9 chunks. The same layout as above, with
+ * s (the fp16 of d * sum(values)) gathered beside d for the min term.
+ */
+
+/* The activations of a group of 16 q8_1 blocks in the quad layout (as
+ * struct avx512_q8_0_group), d and s in the group lane order. */
+struct avx512_q8_1_group {
+    __m512i lo[4], hi[4];
+    __m256i d, s;
+};
+
+/* vpermt2w index of the pair of blocks 2m, 2m+1 relative to the 72 bytes at
+ * 72m: block 2m's 32 values are words 2..17, block 2m+1's words 20..35. */
+static const uint16_t avx512_q8_1_pair_idx[32] __attribute__((aligned(64))) = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17,
+    20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+
+/* vpermw indices of d and s out of the blended chunks (block b's (d, s)
+ * dword at dword b for b even, (b + 8) mod 16 for b odd), in the group lane
+ * order (lane L: block 4 (L mod 4) + L / 4). */
+static const uint16_t avx512_q8_1_d_idx[32] __attribute__((aligned(64))) = {
+    0, 8, 16, 24, 18, 26, 2, 10, 4, 12, 20, 28, 22, 30, 6, 14};
+static const uint16_t avx512_q8_1_s_idx[32] __attribute__((aligned(64))) = {
+    1, 9, 17, 25, 19, 27, 3, 11, 5, 13, 21, 29, 23, 31, 7, 15};
+
+/* Chunk m is the 64 bytes at 64m (m = 0..8); the pair of blocks 2m, 2m+1
+ * (bytes 72m..72m+71) lies in chunks m and m+1, 8m bytes into chunk m, and one
+ * vpermt2w gives [the 32 values of block 2m | those of block 2m+1]; two
+ * 128-bit shuffles of the pairs of a quad give its lo and hi vectors. The
+ * (d, s) dword of block b (at 36b) is dword b of chunk b / 2 for b even, and
+ * for b odd dword b + 8 of chunk b / 2 (b < 8) or dword b - 8 of chunk
+ * b / 2 + 1 (b > 8): 16 different dword positions, so a tree of 8 dword
+ * blends collects them into one vector, and two vpermw split it into d and s
+ * in the group lane order. */
+SIMD_ALWAYS_INLINE struct avx512_q8_1_group avx512_q8_1_group_load(const uint8_t *y)
+{
+    const __m512i c0 = avx512_load_kept(y), c1 = avx512_load_kept(y + 64);
+    const __m512i c2 = avx512_load_kept(y + 128), c3 = avx512_load_kept(y + 192);
+    const __m512i c4 = avx512_load_kept(y + 256), c5 = avx512_load_kept(y + 320);
+    const __m512i c6 = avx512_load_kept(y + 384), c7 = avx512_load_kept(y + 448);
+    const __m512i c8 = avx512_load_kept(y + 512);
+    const __m512i idx = _mm512_load_si512(avx512_q8_1_pair_idx);
+    /* the pair in chunks (a, b), 4m words into a */
+#define AVX512_Q8_1_PAIR(a, b, words) \
+    _mm512_permutex2var_epi16(a, _mm512_add_epi16(idx, _mm512_set1_epi16(words)), b)
+    const __m512i p0 = AVX512_Q8_1_PAIR(c0, c1, 0), p1 = AVX512_Q8_1_PAIR(c1, c2, 4);
+    const __m512i p2 = AVX512_Q8_1_PAIR(c2, c3, 8), p3 = AVX512_Q8_1_PAIR(c3, c4, 12);
+    const __m512i p4 = AVX512_Q8_1_PAIR(c4, c5, 16), p5 = AVX512_Q8_1_PAIR(c5, c6, 20);
+    const __m512i p6 = AVX512_Q8_1_PAIR(c6, c7, 24), p7 = AVX512_Q8_1_PAIR(c7, c8, 28);
+#undef AVX512_Q8_1_PAIR
+    struct avx512_q8_1_group g;
+    g.lo[0] = _mm512_shuffle_i64x2(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[0] = _mm512_shuffle_i64x2(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+    g.lo[1] = _mm512_shuffle_i64x2(p2, p3, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[1] = _mm512_shuffle_i64x2(p2, p3, _MM_SHUFFLE(3, 1, 3, 1));
+    g.lo[2] = _mm512_shuffle_i64x2(p4, p5, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[2] = _mm512_shuffle_i64x2(p4, p5, _MM_SHUFFLE(3, 1, 3, 1));
+    g.lo[3] = _mm512_shuffle_i64x2(p6, p7, _MM_SHUFFLE(2, 0, 2, 0));
+    g.hi[3] = _mm512_shuffle_i64x2(p6, p7, _MM_SHUFFLE(3, 1, 3, 1));
+    /* the (d, s) dwords of chunk m: 0x201 << 2m (m = 0..3), 0x100 (m = 4),
+     * 0x402 << 2 (m - 5) (m = 5..7), 0x080 (m = 8) */
+    const __m512i t01 = _mm512_mask_blend_epi32(0x0804, c0, c1);
+    const __m512i t23 = _mm512_mask_blend_epi32(0x8040, c2, c3);
+    const __m512i t45 = _mm512_mask_blend_epi32(0x0402, c4, c5);
+    const __m512i t67 = _mm512_mask_blend_epi32(0x4020, c6, c7);
+    const __m512i t03 = _mm512_mask_blend_epi32(0x2010 | 0x8040, t01, t23);
+    const __m512i t47 = _mm512_mask_blend_epi32(0x1008 | 0x4020, t45, t67);
+    const __m512i t07 = _mm512_mask_blend_epi32(0x0100 | 0x0402 | 0x1008 | 0x4020, t03, t47);
+    const __m512i ds = _mm512_mask_blend_epi32(0x0080, t07, c8);
+    g.d = _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(avx512_q8_1_d_idx), ds));
+    g.s = _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(avx512_q8_1_s_idx), ds));
+    return g;
+}
+
+/* The fifth bits of a quad (q5_0, q5_1: 32 bits per block, bit j for value
+ * j) as byte masks of the quad layout, given qh with block p's 32 bits in
+ * the first dword of 128-bit lane p: bit 16p + j of *lo is bit j of block
+ * p's, bit 16p + j of *hi its bit 16 + j. vpshufb spreads each byte of the
+ * bits over 8 bytes, and vptestmb against 1, 2, 4, ..., 128 picks bit j out of
+ * byte j. */
+static inline void avx512_quad_fifth_bits(__m512i qh, __mmask64 *lo, __mmask64 *hi)
+{
+    const __m512i bit = _mm512_set1_epi64((long long)0x8040201008040201ULL);
+    const __m512i spread_lo = _mm512_set4_epi64(0x0101010101010101LL, 0, 0x0101010101010101LL, 0);
+    const __m512i spread_hi = _mm512_set4_epi64(0x0303030303030303LL, 0x0202020202020202LL,
+                                                0x0303030303030303LL, 0x0202020202020202LL);
+    *lo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_lo), bit);
+    *hi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_hi), bit);
+}
+
+/* the 16 terms of the group of blocks at x (weights) and y (activations) */
+typedef __m512 (*avx512_legacy_group_fn)(const uint8_t *x, const uint8_t *y);
+
+/* The largest block of either side (q8_0: 34 bytes, q8_1: 36). */
+#define AVX512_LEGACY_MAX_BLOCK 36
+
+/* The dot product of nb blocks (x_bytes and y_bytes each) 16 at a time; the
+ * last, partial group (1..15 blocks) is copied into zeroed buffers first.
+ * group gives the terms in the group lane order. */
+SIMD_ALWAYS_INLINE float avx512_legacy_vec_dot(int nb, const void *vx, size_t x_bytes, const void *vy,
+                                               size_t y_bytes, avx512_legacy_group_fn group)
+{
+    const uint8_t *x = vx, *y = vy;
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= nb; i += 16)
+        acc = _mm512_add_ps(acc, group(x + (size_t)i * x_bytes, y + (size_t)i * y_bytes));
+    if (i < nb) {
+        _Alignas(64) uint8_t xt[16 * AVX512_LEGACY_MAX_BLOCK] = {0};
+        _Alignas(64) uint8_t yt[16 * AVX512_LEGACY_MAX_BLOCK] = {0};
+        memcpy(xt, x + (size_t)i * x_bytes, (size_t)(nb - i) * x_bytes);
+        memcpy(yt, y + (size_t)i * y_bytes, (size_t)(nb - i) * y_bytes);
+        acc = _mm512_add_ps(acc, group(xt, yt));
+    }
+    acc = _mm512_permutexvar_ps(_mm512_load_si512(avx512_group_order), acc); /* lane j: fold lane j */
+    return legacy_fold_finish(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
 }
 
 /* ---- q8_0 / q8_1 activation quantizer -------------------------------------- */
