@@ -1,9 +1,9 @@
 /*
  * matmul.c - Y = X . W^T over the traits table (see matmul.h for shapes and
- * the three paths). The kernels themselves (vec_dot, from_float, to_float,
- * the qgemm of matmul_qgemm.h, OpenBLAS's sgemm) come from elsewhere; this
- * file chooses the path, quantizes the activations, splits the work across
- * threads and orders the loops for the caches.
+ * the four paths). The kernels themselves (vec_dot, from_float, to_float,
+ * the qgemm of matmul_qgemm.h, the gemm of matmul_gemm.h, OpenBLAS's sgemm)
+ * come from elsewhere; this file chooses the path, quantizes the activations,
+ * splits the work across threads and orders the loops for the caches.
  *
  * Work distribution: every path cuts its work into chunks of W rows that
  * threads take from one atomic counter (none is pre-assigned, so a worker the
@@ -20,6 +20,11 @@
  *         Y[i][j] = vec_dot(W[j], Xq[i])
  * BLAS (per thread, per panel of up to BLAS_PANEL_ROWS W rows): F16/BF16 rows
  *   converted to float, then one single-threaded sgemm over all of X.
+ * gemm (per thread, per chunk of GEMM_CHUNK_ROWS W rows, see matmul_gemm):
+ *   for each K block of GEMM_K_BLOCK weights
+ *     convert the chunk's block into strips of 32 rows (<= 512 KiB: L2)
+ *     for each panel of 12 X rows (packed on first use, shared)
+ *       for each strip: Y[panel rows][strip rows] (+)= panel . strip^T
  * qgemm (per thread, per chunk of strips of 16 W rows):
  *   unpack the chunk's strips (<= QGEMM_CHUNK_BYTES: L2) once
  *   for each tile of activation rows (<= QGEMM_TILE_BYTES: L1/L2)
@@ -35,6 +40,7 @@
 #include <string.h>
 
 #include "kernels/blas.h"
+#include "kernels/matmul_gemm.h"
 #include "kernels/matmul_qgemm.h"
 
 #define CHUNK_MIN_BYTES (16 * 1024)       /* below this the atomic hand-out costs too much */
@@ -45,6 +51,8 @@
 #define QGEMM_TILE_BYTES (96 * 1024)      /* quantized activation rows per tile (x 8) */
 #define BLAS_PANEL_ROWS 512               /* W rows per sgemm call (see matmul_blas) */
 #define QUANTIZE_ROWS 4                   /* activation rows per hand-out */
+#define GEMM_CHUNK_ROWS 128               /* W rows per gemm chunk (see matmul_gemm) */
+#define GEMM_K_BLOCK 1024                 /* weights per gemm K block */
 
 /* Measured crossovers (activation rows from which the qgemm beats vec_dot),
  * see the comment on quarry_matmul_qgemm_min_m(). */
@@ -127,6 +135,16 @@ static int qgemm_possible(const struct quarry_type_traits *table, enum quarry_ty
     return tr && tr->vec_dot && tr->isa >= QUARRY_ISA_AVX512;
 }
 
+/* The gemm needs AVX-512F, and the table must be at that level (as for the
+ * qgemm: a table of a lower level keeps to its level). */
+static int gemm_possible(const struct quarry_type_traits *table, enum quarry_type wtype)
+{
+    if (quarry_isa_detected() < QUARRY_ISA_AVX512 || !quarry_gemm_supported(wtype))
+        return 0;
+    const struct quarry_type_traits *tr = table_entry(table, wtype);
+    return tr && tr->isa >= QUARRY_ISA_AVX512;
+}
+
 /*
  * Crossover m of the qgemm against vec_dot, measured on the 2-core Zen 4 VM
  * (one thread, weights cold in memory, the two paths interleaved, best of 9
@@ -161,10 +179,20 @@ enum quarry_matmul_path quarry_matmul_path(const struct quarry_matmul_opts *opts
     const struct quarry_matmul_opts defaults = {0};
     if (!opts)
         opts = &defaults;
-    if (opts->blas != QUARRY_MATMUL_BLAS_NEVER && blas_possible(opts->table, wtype)) {
-        if (opts->blas == QUARRY_MATMUL_BLAS_ALWAYS ||
-            (m >= QUARRY_MATMUL_BLAS_MIN && n >= QUARRY_MATMUL_BLAS_MIN &&
-             k >= QUARRY_MATMUL_BLAS_MIN))
+    /* float weights: the gemm (AVX-512) first, else BLAS; BLAS_NEVER keeps
+     * them on vec_dot unless the gemm is forced */
+    const int gemm = opts->gemm != QUARRY_MATMUL_GEMM_NEVER && gemm_possible(opts->table, wtype);
+    if (gemm && opts->gemm == QUARRY_MATMUL_GEMM_ALWAYS)
+        return QUARRY_MATMUL_PATH_GEMM;
+    if (opts->blas != QUARRY_MATMUL_BLAS_NEVER) {
+        const int blas = blas_possible(opts->table, wtype);
+        if (blas && opts->blas == QUARRY_MATMUL_BLAS_ALWAYS)
+            return QUARRY_MATMUL_PATH_BLAS;
+        if (gemm && m >= QUARRY_MATMUL_GEMM_MIN && n >= QUARRY_MATMUL_GEMM_MIN &&
+            k >= QUARRY_MATMUL_GEMM_MIN)
+            return QUARRY_MATMUL_PATH_GEMM;
+        if (blas && m >= QUARRY_MATMUL_BLAS_MIN && n >= QUARRY_MATMUL_BLAS_MIN &&
+            k >= QUARRY_MATMUL_BLAS_MIN)
             return QUARRY_MATMUL_PATH_BLAS;
     }
     if (opts->qgemm != QUARRY_MATMUL_QGEMM_NEVER && qgemm_possible(opts->table, wtype)) {
@@ -179,6 +207,7 @@ const char *quarry_matmul_path_name(enum quarry_matmul_path path)
     switch (path) {
     case QUARRY_MATMUL_PATH_QGEMM: return "qgemm";
     case QUARRY_MATMUL_PATH_BLAS: return "blas";
+    case QUARRY_MATMUL_PATH_GEMM: return "gemm";
     default: return "vec_dot";
     }
 }
@@ -521,6 +550,79 @@ static int matmul_blas(const struct quarry_matmul_opts *opts, const struct runne
     return 0;
 }
 
+/* ---- the gemm path -------------------------------------------------------- */
+
+struct gemm_task {
+    struct quarry_gemm_args args;
+    float *panels;          /* per thread: chunk_rows x kc floats */
+    size_t panel_floats;
+    int64_t chunk_rows;
+    atomic_int_fast64_t next_chunk;
+};
+
+static void gemm_rows(void *arg, int ti, int nt)
+{
+    struct gemm_task *t = arg;
+    (void)nt;
+    quarry_gemm_thread(&t->args, &t->next_chunk, t->chunk_rows,
+                       t->panels + (size_t)ti * t->panel_floats);
+}
+
+/*
+ * Threads take chunks of chunk_rows W rows; per chunk and K block of kc
+ * weights the chunk is converted into a panel of chunk_rows x kc floats
+ * (128 x 1024 x 4 = 512 KiB: L2) and every 12-row X panel's block is
+ * multiplied with its strips; X panels are packed on first use by whichever
+ * thread needs one (kernels/matmul_gemm.h).
+ * Measured (F16, m = 512, 2 threads, interleaved, best of 8-20; weights read
+ * from the model file's mapping): kc from 512 to 2048 and chunks of 64 to
+ * 256 rows within +-3% of each other on 2048x2048, 2048x5632, 5632x2048;
+ * kc = 1024 halves the read-modify-write passes over Y against 512 and was
+ * 1-3% ahead end to end (pp512). Chunks of 128 rows give 8 per thread on
+ * 2048-row matrices, for balance when the other core is taken by another
+ * process.
+ */
+static int matmul_gemm(const struct quarry_matmul_opts *opts, const struct runner *r,
+                       quarry_threadpool *pool, quarry_matmul_ws *ws, enum quarry_type wtype,
+                       const void *w, size_t w_row_bytes, int64_t n, int64_t k, const float *x,
+                       int64_t m, float *y, quarry_error *err)
+{
+    const int64_t kc = min64(k, opts->k_block > 0 ? opts->k_block : GEMM_K_BLOCK);
+    int64_t rows;
+    if (opts->rows_per_chunk > 0) {
+        rows = opts->rows_per_chunk;
+    } else {
+        /* at most GEMM_CHUNK_ROWS, and CHUNKS_PER_THREAD / 2 chunks per thread where n allows */
+        rows = min64(GEMM_CHUNK_ROWS, ceil_div(n, (int64_t)r->n_threads * (CHUNKS_PER_THREAD / 2)));
+    }
+    /* whole strips of 32 rows, no more than n needs */
+    rows = min64(ceil_div(rows, QUARRY_GEMM_NR), ceil_div(n, QUARRY_GEMM_NR)) * QUARRY_GEMM_NR;
+    const int64_t n_panels = quarry_gemm_x_panels(m);
+    const size_t xp_bytes = align64((size_t)n_panels * (size_t)k * QUARRY_GEMM_MR * sizeof(float));
+    const size_t panel_floats = (size_t)rows * (size_t)kc; /* a multiple of 32: 64-byte aligned */
+    const size_t panels_bytes = (size_t)quarry_threadpool_size(pool) * panel_floats * sizeof(float);
+    const size_t bytes = xp_bytes + panels_bytes + (size_t)n_panels * sizeof(atomic_uchar);
+    uint8_t *buf = ws_reserve(ws, bytes);
+    if (!buf)
+        return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory (%zu bytes)", bytes);
+    atomic_uchar *ready = (atomic_uchar *)(buf + xp_bytes + panels_bytes);
+    for (int64_t p = 0; p < n_panels; p++)
+        atomic_init(&ready[p], 0);
+
+    atomic_int_fast64_t next_panel;
+    atomic_init(&next_panel, 0);
+    struct gemm_task t = {
+        .args = {.wtype = wtype, .w = w, .w_row_bytes = w_row_bytes, .n = n, .k = k, .m = m,
+                 .x = x, .xp = (float *)buf, .ready = ready, .next_panel = &next_panel, .y = y,
+                 .kc = kc},
+        .panels = (float *)(buf + xp_bytes), .panel_floats = panel_floats,
+        .chunk_rows = rows,
+    };
+    atomic_init(&t.next_chunk, 0);
+    run(r, gemm_rows, &t);
+    return 0;
+}
+
 /* ---- entry points --------------------------------------------------------- */
 
 int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *pool,
@@ -563,7 +665,9 @@ int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *p
     const enum quarry_matmul_path path = quarry_matmul_path(opts, wtype, n, k, m);
     const struct quarry_type_traits *atr = NULL;
     int rc;
-    if (path == QUARRY_MATMUL_PATH_BLAS) {
+    if (path == QUARRY_MATMUL_PATH_GEMM) {
+        rc = matmul_gemm(opts, &r, pool, ws, wtype, w, w_row_bytes, n, k, x, m, y, err);
+    } else if (path == QUARRY_MATMUL_PATH_BLAS) {
         rc = matmul_blas(opts, &r, pool, ws, wtr, wtype, w, w_row_bytes, n, k, x, m, y, err);
     } else if (!wtr->vec_dot) {
         rc = quarry_errorf(err, QUARRY_EUNSUPPORTED, "matmul: no dot-product kernel for %s",

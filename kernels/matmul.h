@@ -7,7 +7,7 @@
  *   X  m rows of k floats (stride k)          - the activations, one row per token
  *   Y  m rows of n floats (stride n)          - Y[i][j] = dot(X[i], W[j])
  *
- * Three paths:
+ * Four paths:
  *   vec_dot  the activations are quantized once to the weight type's
  *            vec_dot_type (Q8_0, Q8_1, Q8_K, F16, ...), then chunks of W rows
  *            are handed out to the pool's threads through an atomic counter
@@ -20,18 +20,25 @@
  *            quantized activations, but W unpacked once per product into
  *            strips of 16 rows and multiplied with VPDPBUSD
  *            (kernels/matmul_qgemm.h). Bit-identical to the vec_dot path.
- *   BLAS     F32, F16 and BF16 weights with m, n, k >= QUARRY_MATMUL_BLAS_MIN
+ *   gemm     F32, F16 and BF16 weights with m, n, k >= QUARRY_MATMUL_GEMM_MIN
+ *            on a CPU with AVX-512 (prompt processing): quarry's own float
+ *            GEMM (kernels/matmul_gemm.h). X is packed once into panels of 12
+ *            rows, each pool thread converts chunks of W rows, a K block at
+ *            a time, into strips of 32 rows (F16/BF16 widened to float) and
+ *            runs a 12 x 32 AVX-512 micro-kernel over them. About twice
+ *            OpenBLAS 0.3.21's speed where OpenBLAS picks its AVX2 kernels.
+ *   BLAS     without AVX-512 (or with the gemm switched off), F32, F16 and
+ *            BF16 weights with m, n, k >= QUARRY_MATMUL_BLAS_MIN
  *            (prompt processing) go through OpenBLAS cblas_sgemm: each pool
  *            thread takes panels of up to 512 W rows (F16/BF16 converted to
  *            float in its own buffer) and calls a single-threaded sgemm on
  *            them, so only quarry's pool runs threads (OpenBLAS is set to one
- *            thread, a process-wide setting). Note: OpenBLAS 0.3.21 picks
- *            its kernels when it loads; on Zen 4 it takes the Haswell ones,
- *            and OPENBLAS_CORETYPE=SKYLAKEX set in the environment before the
- *            process starts made F16 prompts 1.4x faster here.
- * Results of BLAS and vec_dot differ by rounding (BLAS sums in another order
- * and does not round the activations to F16/BF16); both are checked against a
- * double-precision reference in tests/test_matmul.c.
+ *            thread, a process-wide setting). OpenBLAS is loaded with
+ *            dlopen at start-up (kernels/blas.c, which also says how its
+ *            kernel set is chosen).
+ * Results of the gemm, BLAS and vec_dot differ by rounding (the gemm and BLAS
+ * sum in other orders and do not round the activations to F16/BF16); all are
+ * checked against a double-precision reference in tests/test_matmul.c.
  *
  * Products too small to pay for waking the pool (QUARRY_MATMUL_SERIAL_BYTES)
  * run on the calling thread alone.
@@ -50,6 +57,13 @@
 typedef struct quarry_matmul_ws quarry_matmul_ws;
 quarry_matmul_ws *quarry_matmul_ws_new(void);   /* NULL when out of memory */
 void quarry_matmul_ws_free(quarry_matmul_ws *ws);
+
+/* The gemm path is taken automatically (AVX-512 CPUs, float weights) when m,
+ * n and k are all at least this. Measured crossover against vec_dot (F16,
+ * 2048 x 2048, one thread, weights cold): a tie at m = 8 (2.08 vs 1.94 ms),
+ * the gemm ahead from 12 (2.17 vs 2.61 ms), 1.4x at 16, 2x at 32. Below it
+ * the activations keep vec_dot's rounding to the weight type. */
+#define QUARRY_MATMUL_GEMM_MIN 16
 
 /* The BLAS path is taken automatically when m, n and k are all at least this.
  * Measured crossovers against vec_dot (2048 x 2048, one thread): f16 between
@@ -80,9 +94,12 @@ int quarry_matmul(quarry_threadpool *pool, quarry_matmul_ws *ws, enum quarry_typ
 /* ---- the same with knobs (benchmarks and tests) --------------------------- */
 
 enum quarry_matmul_blas {
-    QUARRY_MATMUL_BLAS_AUTO = 0, /* when the type allows it and the product is large enough */
-    QUARRY_MATMUL_BLAS_NEVER,    /* always the vec_dot path */
-    QUARRY_MATMUL_BLAS_ALWAYS,   /* whenever the type allows it (F32, F16, BF16), any m */
+    QUARRY_MATMUL_BLAS_AUTO = 0, /* when the type allows it, the product is large enough
+                                    and the gemm is not taken */
+    QUARRY_MATMUL_BLAS_NEVER,    /* the vec_dot path (neither BLAS nor, unless forced,
+                                    the gemm) */
+    QUARRY_MATMUL_BLAS_ALWAYS,   /* whenever the type allows it (F32, F16, BF16), any m
+                                    (over the gemm unless that is forced) */
 };
 
 enum quarry_matmul_qgemm {
@@ -91,19 +108,31 @@ enum quarry_matmul_qgemm {
     QUARRY_MATMUL_QGEMM_ALWAYS,   /* whenever the type and CPU allow it, any m */
 };
 
+/* The gemm needs a CPU with AVX-512 and a table at that level (a table built
+ * for a lower level, as in QUARRY_ISA=avx2, keeps to BLAS and vec_dot). */
+enum quarry_matmul_gemm {
+    QUARRY_MATMUL_GEMM_AUTO = 0, /* float weights, m, n, k >= QUARRY_MATMUL_GEMM_MIN,
+                                    unless blas is NEVER or ALWAYS */
+    QUARRY_MATMUL_GEMM_NEVER,    /* BLAS (or vec_dot) as without AVX-512 */
+    QUARRY_MATMUL_GEMM_ALWAYS,   /* whenever the type and CPU allow it, any size,
+                                    whatever the blas setting */
+};
+
 struct quarry_matmul_opts {
     /* QUARRY_TYPE_COUNT entries as filled by quarry_traits_build(); NULL: the
      * process table (quarry_traits()). */
     const struct quarry_type_traits *table;
     enum quarry_matmul_blas blas;
     int64_t rows_per_chunk; /* W rows per unit of work (qgemm: rounded up to
-                               whole strips of 16; BLAS: rows per sgemm call);
-                               0 = automatic */
+                               whole strips of 16; gemm: of 32; BLAS: rows per
+                               sgemm call); 0 = automatic */
     int64_t cols_per_tile;  /* activation rows per cache tile (vec_dot, qgemm);
                                0 = automatic */
     enum quarry_matmul_qgemm qgemm;
     int serial;             /* 1: the calling thread only, whatever the size;
                                0: automatic (QUARRY_MATMUL_SERIAL_BYTES) */
+    enum quarry_matmul_gemm gemm;
+    int64_t k_block;        /* gemm: weights per K block; 0 = automatic */
 };
 
 int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *pool,
@@ -114,10 +143,11 @@ enum quarry_matmul_path {
     QUARRY_MATMUL_PATH_VEC_DOT = 0,
     QUARRY_MATMUL_PATH_QGEMM,
     QUARRY_MATMUL_PATH_BLAS,
+    QUARRY_MATMUL_PATH_GEMM,
 };
 
 /* The path a product of this type and shape takes under opts (NULL opts:
- * defaults); "vec_dot", "qgemm" or "blas" from quarry_matmul_path_name(). */
+ * defaults); "vec_dot", "qgemm", "blas" or "gemm" from quarry_matmul_path_name(). */
 enum quarry_matmul_path quarry_matmul_path(const struct quarry_matmul_opts *opts,
                                            enum quarry_type wtype, int64_t n, int64_t k,
                                            int64_t m);

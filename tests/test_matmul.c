@@ -9,8 +9,13 @@
  *   - on the vec_dot and qgemm paths, every Y element bit-equal to one direct
  *     vec_dot(W row, quantized X row) call: each element computed exactly
  *     once, by the right pair, whatever the thread split and tiles;
- *   - the BLAS path (F32/F16/BF16; automatic at m = 70, forced at small m)
- *     against the same reference.
+ *   - the BLAS path (F32/F16/BF16; forced at every m) against the same
+ *     reference, and the gemm (F32/F16/BF16 on AVX-512; automatic at m = 17
+ *     and 70, forced at every m) against it within rounding (NMSE < 1e-10:
+ *     a term missed or added twice shows).
+ * The gemm is also run on shapes off every multiple of its tiles, panels,
+ * K blocks and packing groups (several K blocks, tiny forced K blocks and
+ * chunks, 1 to 3 threads), and on weights scaled over many binades.
  * The qgemm (quantized weights, AVX-512 VNNI; automatic from a few rows up)
  * is also forced at every m, run on rows long enough that every one of the
  * legacy fold's 16 sums takes several blocks, with partial strips (n % 16)
@@ -36,6 +41,7 @@
 #include "kernels/matmul.h"
 
 #define NMSE_MAX 5e-4
+#define GEMM_NMSE_MAX 1e-10
 #define N_ROWS 37
 
 struct problem {
@@ -172,7 +178,12 @@ static void run_case(struct problem *p, const struct quarry_type_traits *table,
     const double e = nmse_vs_ref(p);
     if (!(e < NMSE_MAX))
         fail_msg("%s: NMSE %.3g >= %.1g", what, e, NMSE_MAX);
-    if (!quarry_matmul_uses_blas(opts, p->type, p->n, p->k, p->m))
+    const enum quarry_matmul_path path = quarry_matmul_path(opts, p->type, p->n, p->k, p->m);
+    /* the gemm sums float products of exact float weights: only rounding is
+     * left, so a missed or doubled term (relative error ~ 1/k) shows */
+    if (path == QUARRY_MATMUL_PATH_GEMM && !(e < GEMM_NMSE_MAX))
+        fail_msg("%s: gemm NMSE %.3g >= %.1g", what, e, GEMM_NMSE_MAX);
+    if (path == QUARRY_MATMUL_PATH_VEC_DOT || path == QUARRY_MATMUL_PATH_QGEMM)
         check_exact_vec_dot(p, table, what);
 }
 
@@ -215,7 +226,15 @@ static void check_type(const struct quarry_type_traits *table, enum quarry_type 
                 run_case(&p, table, pools[pi], ws, &qgemm, what);
             }
 
-            struct quarry_matmul_opts blas = {.table = table, .blas = QUARRY_MATMUL_BLAS_ALWAYS};
+            struct quarry_matmul_opts gemm = {.table = table, .gemm = QUARRY_MATMUL_GEMM_ALWAYS};
+            if (quarry_matmul_path(&gemm, type, p.n, p.k, p.m) == QUARRY_MATMUL_PATH_GEMM) {
+                snprintf(what, sizeof what, "%s/%s m=%lld t=%d gemm", tr->name, level,
+                         (long long)p.m, nt);
+                run_case(&p, table, pools[pi], ws, &gemm, what);
+            }
+
+            struct quarry_matmul_opts blas = {.table = table, .blas = QUARRY_MATMUL_BLAS_ALWAYS,
+                                              .gemm = QUARRY_MATMUL_GEMM_NEVER};
             if (quarry_matmul_uses_blas(&blas, type, p.n, p.k, p.m)) {
                 snprintf(what, sizeof what, "%s/%s m=%lld t=%d BLAS", tr->name, level,
                          (long long)p.m, nt);
@@ -500,6 +519,128 @@ static void test_qgemm_random_bytes(void **state)
     }
 }
 
+/* ---- the gemm (float weights, AVX-512) --------------------------------------- */
+
+/* Shapes around the gemm's tiles (12 activation rows x 32 weight rows, K
+ * blocks, 16-weight transposes, 64-weight packing groups): m, n, k on and
+ * off multiples, k past one and several K blocks (default and forced tiny),
+ * chunks of one strip to all of n; F32, F16, BF16; no pool, 1, 2 and 3
+ * threads. Every element is written (Y starts as NaN) and within rounding of
+ * the double-precision reference. */
+static void test_gemm_shapes(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    if (!qgemm_table(table)) {
+        print_message("  no AVX-512: the gemm is not available, skipped\n");
+        skip();
+    }
+    quarry_threadpool *pools[4] = {NULL, NULL, NULL, NULL};
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(1, &pools[1], &err), 0);
+    assert_int_equal(quarry_threadpool_new(2, &pools[2], &err), 0);
+    assert_int_equal(quarry_threadpool_new(3, &pools[3], &err), 0);
+    quarry_matmul_ws *ws = quarry_matmul_ws_new();
+    assert_non_null(ws);
+    /* n, k, m */
+    static const int64_t shapes[][3] = {
+        {32, 64, 12},  {37, 100, 70}, {1, 1, 1},     {33, 17, 13},   {31, 1300, 25},
+        {64, 2100, 37}, {100, 513, 11}, {300, 48, 130}, {45, 1025, 24}, {16, 65, 1},
+    };
+    static const int64_t k_blocks[] = {0, 16, 37};
+    static const int64_t chunks[] = {0, 5, 64, 1000};
+    const enum quarry_type types[] = {QUARRY_TYPE_F32, QUARRY_TYPE_F16, QUARRY_TYPE_BF16};
+    int n_cases = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int64_t n = shapes[si][0], k = shapes[si][1], m = shapes[si][2];
+            struct problem p;
+            assert_int_equal(make_problem(&p, table, types[ti], n, k, m, 300 + si), 0);
+            for (size_t kb = 0; kb < sizeof k_blocks / sizeof k_blocks[0]; kb++)
+                for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++)
+                    for (int pi = 0; pi < 4; pi++) {
+                        struct quarry_matmul_opts o = {.table = table,
+                                                       .gemm = QUARRY_MATMUL_GEMM_ALWAYS,
+                                                       .k_block = k_blocks[kb],
+                                                       .rows_per_chunk = chunks[c]};
+                        assert_int_equal(quarry_matmul_path(&o, types[ti], n, k, m),
+                                         QUARRY_MATMUL_PATH_GEMM);
+                        char what[128];
+                        snprintf(what, sizeof what,
+                                 "%s gemm n=%lld k=%lld m=%lld kc=%lld chunk=%lld t=%d",
+                                 table[types[ti]].name, (long long)n, (long long)k,
+                                 (long long)m, (long long)k_blocks[kb], (long long)chunks[c],
+                                 quarry_threadpool_size(pools[pi]));
+                        run_case(&p, table, pools[pi], pi == 3 ? NULL : ws, &o, what);
+                        n_cases++;
+                    }
+            free_problem(&p);
+        }
+    print_message("  %d gemm products checked\n", n_cases);
+    quarry_matmul_ws_free(ws);
+    for (int pi = 1; pi < 4; pi++)
+        quarry_threadpool_free(pools[pi]);
+}
+
+/* Weights and activations of every magnitude and sign the float types hold
+ * (F16 subnormals, BF16 exponents far outside F16's range), large products
+ * (the automatic path, 2 threads, several K blocks and chunks): the gemm
+ * against the reference. */
+static void test_gemm_large(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    if (!qgemm_table(table)) {
+        print_message("  no AVX-512: the gemm is not available, skipped\n");
+        skip();
+    }
+    quarry_threadpool *pool;
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(2, &pool, &err), 0);
+    const enum quarry_type types[] = {QUARRY_TYPE_F32, QUARRY_TYPE_F16, QUARRY_TYPE_BF16};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const enum quarry_type t = types[ti];
+        struct problem p;
+        assert_int_equal(make_problem(&p, table, t, 333, 1500, 77, 900 + ti), 0);
+        /* rescale W rows over many binades (re-quantized, reference redone) */
+        const struct quarry_type_traits *tr = &table[t];
+        float *row = malloc((size_t)p.k * sizeof *row);
+        assert_non_null(row);
+        for (int64_t j = 0; j < p.n; j++) {
+            const float scale = t == QUARRY_TYPE_BF16 ? ldexpf(1.0f, (int)(j % 41) - 20)
+                                                      : ldexpf(1.0f, (int)(j % 23) - 16);
+            uint8_t *wrow = p.w + (size_t)j * p.w_row;
+            if (tr->to_float)
+                tr->to_float(wrow, row, p.k);
+            else
+                memcpy(row, wrow, p.w_row);
+            for (int64_t c = 0; c < p.k; c++)
+                row[c] *= scale;
+            if (t == QUARRY_TYPE_F32)
+                memcpy(wrow, row, p.w_row);
+            else
+                (tr->from_float_ref ? tr->from_float_ref : tr->from_float)(row, wrow, p.k);
+            if (tr->to_float)
+                tr->to_float(wrow, row, p.k);
+            for (int64_t i = 0; i < p.m; i++) {
+                double sum = 0;
+                for (int64_t c = 0; c < p.k; c++)
+                    sum += (double)p.x[i * p.k + c] * (double)row[c];
+                p.ref[i * p.n + j] = sum;
+            }
+        }
+        free(row);
+        struct quarry_matmul_opts o = {.table = table};
+        assert_int_equal(quarry_matmul_path(&o, t, p.n, p.k, p.m), QUARRY_MATMUL_PATH_GEMM);
+        char what[64];
+        snprintf(what, sizeof what, "%s gemm 333x1500 m=77 scaled rows", tr->name);
+        run_case(&p, table, pool, NULL, &o, what);
+        run_case(&p, table, NULL, NULL, &o, what);
+        free_problem(&p);
+    }
+    quarry_threadpool_free(pool);
+}
+
 /* Which path a product takes. */
 static void test_path_choice(void **state)
 {
@@ -534,12 +675,47 @@ static void test_path_choice(void **state)
         struct quarry_matmul_opts s = {.table = scalar, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
         assert_int_equal(quarry_matmul_path(&s, t, 4096, 4096, 512), QUARRY_MATMUL_PATH_VEC_DOT);
     }
-    /* float weights: BLAS or vec_dot, never the qgemm */
+    /* float weights: the gemm (AVX-512), BLAS or vec_dot, never the qgemm */
     assert_int_equal(quarry_matmul_qgemm_min_m(QUARRY_TYPE_F16), INT64_MAX);
-    struct quarry_matmul_opts o = {.table = top, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
-    assert_int_equal(quarry_matmul_path(&o, QUARRY_TYPE_F32, 64, 64, 64), QUARRY_MATMUL_PATH_BLAS);
-    assert_int_equal(quarry_matmul_path(&o, QUARRY_TYPE_F32, 64, 64, 1),
-                     QUARRY_MATMUL_PATH_VEC_DOT);
+    const enum quarry_matmul_path big = vnni ? QUARRY_MATMUL_PATH_GEMM : QUARRY_MATMUL_PATH_BLAS;
+    const enum quarry_type floats[] = {QUARRY_TYPE_F32, QUARRY_TYPE_F16, QUARRY_TYPE_BF16};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        const enum quarry_type t = floats[i];
+        /* the smallest m, n, k taken automatically */
+        const int64_t b = vnni ? QUARRY_MATMUL_GEMM_MIN : QUARRY_MATMUL_BLAS_MIN;
+        struct quarry_matmul_opts o = {.table = top, .qgemm = QUARRY_MATMUL_QGEMM_ALWAYS};
+        assert_int_equal(quarry_matmul_path(&o, t, 64, 64, 64), big);
+        assert_int_equal(quarry_matmul_path(&o, t, 2048, 2048, 512), big);
+        assert_int_equal(quarry_matmul_path(&o, t, b, b, b), big);
+        assert_int_equal(quarry_matmul_path(&o, t, 64, 64, 1), QUARRY_MATMUL_PATH_VEC_DOT);
+        assert_int_equal(quarry_matmul_path(&o, t, 64, 64, b - 1), QUARRY_MATMUL_PATH_VEC_DOT);
+        assert_int_equal(quarry_matmul_path(&o, t, b - 1, 64, 64), QUARRY_MATMUL_PATH_VEC_DOT);
+        assert_int_equal(quarry_matmul_path(&o, t, 64, b - 1, 64), QUARRY_MATMUL_PATH_VEC_DOT);
+        /* the gemm switched off: BLAS as before, from QUARRY_MATMUL_BLAS_MIN */
+        o.gemm = QUARRY_MATMUL_GEMM_NEVER;
+        assert_int_equal(quarry_matmul_path(&o, t, 64, 64, 64), QUARRY_MATMUL_PATH_BLAS);
+        assert_int_equal(quarry_matmul_path(&o, t, 64, 64, QUARRY_MATMUL_BLAS_MIN - 1),
+                         QUARRY_MATMUL_PATH_VEC_DOT);
+        /* forced: the gemm at any m where the CPU has it, over any blas setting */
+        o.gemm = QUARRY_MATMUL_GEMM_ALWAYS;
+        o.blas = QUARRY_MATMUL_BLAS_NEVER;
+        assert_int_equal(quarry_matmul_path(&o, t, 64, 64, 1),
+                         vnni ? QUARRY_MATMUL_PATH_GEMM : QUARRY_MATMUL_PATH_VEC_DOT);
+        /* BLAS forced still gets BLAS; BLAS_NEVER still means vec_dot */
+        struct quarry_matmul_opts ob = {.table = top, .blas = QUARRY_MATMUL_BLAS_ALWAYS};
+        assert_int_equal(quarry_matmul_path(&ob, t, 64, 64, 64), QUARRY_MATMUL_PATH_BLAS);
+        assert_int_equal(quarry_matmul_path(&ob, t, 64, 64, 1), QUARRY_MATMUL_PATH_BLAS);
+        ob.blas = QUARRY_MATMUL_BLAS_NEVER;
+        assert_int_equal(quarry_matmul_path(&ob, t, 64, 64, 64), QUARRY_MATMUL_PATH_VEC_DOT);
+        /* a table of a lower level keeps to its level: BLAS */
+        struct quarry_matmul_opts s = {.table = scalar, .gemm = QUARRY_MATMUL_GEMM_ALWAYS};
+        assert_int_equal(quarry_matmul_path(&s, t, 64, 64, 64), QUARRY_MATMUL_PATH_BLAS);
+    }
+    /* quantized weights never take the gemm */
+    struct quarry_matmul_opts og = {.table = top, .gemm = QUARRY_MATMUL_GEMM_ALWAYS};
+    assert_true(quarry_matmul_path(&og, QUARRY_TYPE_Q4_0, 4096, 4096, 512) !=
+                QUARRY_MATMUL_PATH_GEMM);
+    assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_GEMM), "gemm");
     assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_QGEMM), "qgemm");
     assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_BLAS), "blas");
     assert_string_equal(quarry_matmul_path_name(QUARRY_MATMUL_PATH_VEC_DOT), "vec_dot");
@@ -608,6 +784,8 @@ int main(void)
         cmocka_unit_test(test_ws_reuse),
         cmocka_unit_test(test_qgemm_long_rows),
         cmocka_unit_test(test_qgemm_random_bytes),
+        cmocka_unit_test(test_gemm_shapes),
+        cmocka_unit_test(test_gemm_large),
         cmocka_unit_test(test_path_choice),
         cmocka_unit_test(test_small_products_stay_serial),
     };
