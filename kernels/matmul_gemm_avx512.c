@@ -107,6 +107,15 @@ static ALWAYS_INLINE __m512 load_weights(enum quarry_type t, const uint8_t *p, i
  */
 #define GROUP 64
 
+/* Columns 16q .. 16q+15 of the 16 rows in tmp, transposed: v[e] holds
+ * column 16q + e (lane r: row r). */
+static ALWAYS_INLINE void load_transposed(float tmp[16][GROUP], int q, __m512 v[16])
+{
+    for (int r = 0; r < 16; r++)
+        v[r] = _mm512_load_ps(tmp[r] + 16 * q);
+    transpose16(v);
+}
+
 static ALWAYS_INLINE void pack_strip_t(enum quarry_type t, const uint8_t *w, size_t w_row_bytes,
                                        int rows, int64_t k0, int64_t kb, float *ws)
 {
@@ -125,9 +134,7 @@ static ALWAYS_INLINE void pack_strip_t(enum quarry_type t, const uint8_t *w, siz
             }
             for (int q = 0; 16 * q < g; q++) {
                 __m512 v[16];
-                for (int r = 0; r < 16; r++)
-                    v[r] = _mm512_load_ps(tmp[r] + 16 * q);
-                transpose16(v);
+                load_transposed(tmp, q, v);
                 const int64_t nt = min64(16, g - 16 * q);
                 for (int64_t e = 0; e < nt; e++)
                     _mm512_store_ps(ws + (c0 + 16 * q + e) * QUARRY_GEMM_NR + 16 * h, v[e]);
@@ -168,9 +175,7 @@ static void pack_x(const float *x, int64_t m, int64_t k, int64_t p0, int64_t p1,
                                                : _mm512_setzero_ps());
             for (int q = 0; 16 * q < g; q++) {
                 __m512 v[16];
-                for (int r = 0; r < 16; r++)
-                    v[r] = _mm512_load_ps(tmp[r] + 16 * q);
-                transpose16(v);
+                load_transposed(tmp, q, v);
                 /* column e has the 12 rows in lanes 0..11 */
                 const int64_t nt = min64(16, g - 16 * q);
                 for (int64_t e = 0; e < nt; e++)

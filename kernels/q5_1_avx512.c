@@ -55,26 +55,13 @@ static const uint16_t q5_1_m_idx[32] __attribute__((aligned(64))) = {
 #define Q5_1_DM_SECOND 0x4104
 #define Q5_1_DM_THIRD 0x0410
 
-/* The 32 codes of a block (0..31) in weight order: the 4-bit codes, and
- * bit j of qh adds 16 to weight j. */
-static inline __m256i q5_1_codes(const block_q5_1 *x)
-{
-    const __m256i q = avx512_nibbles_32(x->qs);
-    return _mm256_mask_add_epi8(q, (__mmask32)simd_load_u32(x->qh), q, _mm256_set1_epi8(16));
-}
-
 /* sum_j c_j * y_j of the quad's blocks (lane p: 4 partial sums of block p),
  * given its code bytes, its fifth bits (block p's in the first dword of
  * lane p) and its activations (lo, hi) */
 static inline __m512i q5_1_quad_sums(__m512i codes, __m512i qh, __m512i ylo, __m512i yhi)
 {
-    const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
-    __mmask64 bits_lo, bits_hi;
-    avx512_quad_fifth_bits(qh, &bits_lo, &bits_hi);
-    __m512i lo = _mm512_and_si512(codes, low4);
-    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(codes, 4), low4);
-    lo = _mm512_mask_add_epi8(lo, bits_lo, lo, sixteen);
-    hi = _mm512_mask_add_epi8(hi, bits_hi, hi, sixteen);
+    __m512i lo, hi;
+    avx512_quad_5bit_codes(codes, qh, &lo, &hi);
     return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
 }
 
@@ -111,7 +98,7 @@ static void dequantize_row_q5_1_avx512(const void *vx, float *y, int64_t n)
     const block_q5_1 *x = vx;
     const int64_t nb = n / QK5_1;
     for (int64_t i = 0; i < nb; i++)
-        avx512_store_affine_u8x32(q5_1_codes(&x[i]), _mm512_set1_ps(_cvtsh_ss(x[i].d)),
+        avx512_store_affine_u8x32(avx512_5bit_codes_32(x[i].qs, x[i].qh), _mm512_set1_ps(_cvtsh_ss(x[i].d)),
                                   _mm512_set1_ps(_cvtsh_ss(x[i].m)), y + i * QK5_1);
 }
 

@@ -289,20 +289,34 @@ SIMD_ALWAYS_INLINE struct avx512_q8_1_group avx512_q8_1_group_load(const uint8_t
     return g;
 }
 
-/* The fifth bits of a quad (q5_0, q5_1: 32 bits per block, bit j for value
- * j) as byte masks of the quad layout, given qh with block p's 32 bits in
- * the first dword of 128-bit lane p: bit 16p + j of *lo is bit j of block
- * p's, bit 16p + j of *hi its bit 16 + j. vpshufb spreads each byte of the
- * bits over 8 bytes, and vptestmb against 1, 2, 4, ..., 128 picks bit j out of
- * byte j. */
-static inline void avx512_quad_fifth_bits(__m512i qh, __mmask64 *lo, __mmask64 *hi)
+/* The 5-bit codes (0..31) of a quad of q5_0 / q5_1 blocks as unsigned bytes
+ * of the quad layout: *lo values 0..15 of each block, *hi values 16..31,
+ * given the quad's code bytes (block p's 16 in 128-bit lane p) and qh with
+ * block p's 32 fifth bits in the first dword of lane p. Bit j of the fifth
+ * bits adds 16 to value j: vpshufb spreads each byte of them over 8 bytes,
+ * and vptestmb against 1, 2, 4, ..., 128 picks bit j out of byte j, giving
+ * the byte masks of the adds. */
+static inline void avx512_quad_5bit_codes(__m512i codes, __m512i qh, __m512i *lo, __m512i *hi)
 {
     const __m512i bit = _mm512_set1_epi64((long long)0x8040201008040201ULL);
     const __m512i spread_lo = _mm512_set4_epi64(0x0101010101010101LL, 0, 0x0101010101010101LL, 0);
     const __m512i spread_hi = _mm512_set4_epi64(0x0303030303030303LL, 0x0202020202020202LL,
                                                 0x0303030303030303LL, 0x0202020202020202LL);
-    *lo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_lo), bit);
-    *hi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_hi), bit);
+    const __mmask64 bits_lo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_lo), bit);
+    const __mmask64 bits_hi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, spread_hi), bit);
+    const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
+    const __m512i l = _mm512_and_si512(codes, low4);
+    const __m512i h = _mm512_and_si512(_mm512_srli_epi16(codes, 4), low4);
+    *lo = _mm512_mask_add_epi8(l, bits_lo, l, sixteen);
+    *hi = _mm512_mask_add_epi8(h, bits_hi, h, sixteen);
+}
+
+/* The 32 codes (0..31) of one q5_0 / q5_1 block in weight order, from its 16
+ * code bytes and its 4 bytes of fifth bits (bit j adds 16 to weight j). */
+static inline __m256i avx512_5bit_codes_32(const uint8_t *qs, const uint8_t *qh)
+{
+    const __m256i q = avx512_nibbles_32(qs);
+    return _mm256_mask_add_epi8(q, (__mmask32)simd_load_u32(qh), q, _mm256_set1_epi8(16));
 }
 
 /* the 16 terms of the group of blocks at x (weights) and y (activations) */
