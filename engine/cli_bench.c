@@ -108,6 +108,8 @@ static void bench_kernels_help(void)
            "  quantize    from_float over 64Ki floats (in cache)      MB/s of float input\n"
            "  dequantize  to_float over the same                     GB/s of float output\n"
            "  vec_dot     one thread, weight rows in L2              GB/s of weight bytes\n"
+           "              (and vec_dot_prepared, where a type has it: the same against\n"
+           "              activations prepared once, as the matvec path runs it)\n"
            "  matvec      matmul with one activation row at the 1.1B llama shapes\n"
            "              (n x k = 2048x2048, 2048x5632, 5632x2048, 32000x2048), weights\n"
            "              cold in memory                             GB/s of weight bytes\n"

@@ -308,6 +308,31 @@ static int quantize_rows(struct bench *b, const struct quarry_type_traits *table
     return 0;
 }
 
+/* vec_dot_prepared on the rows and activations of dc (the figure beside
+ * vec_dot's: what the matvec path runs where a type has it). */
+static int bench_prepared_dot(struct bench *b, const struct quarry_type_traits *tr,
+                              const char *isa, const struct dot_ctx *dc, int rows, size_t rb,
+                              double *sec)
+{
+    void *prepared = aligned_alloc(64, tr->act_prepared_size(dc->k));
+    if (!prepared)
+        return quarry_errorf(b->err, QUARRY_ENOMEM, "bench: out of memory");
+    tr->act_prepare(dc->k, dc->act, prepared);
+    struct dot_ctx pc = *dc;
+    pc.vec_dot = tr->vec_dot_prepared;
+    pc.act = prepared;
+    int n;
+    int64_t calls;
+    int rc = measure(b, run_vec_dot, &pc, sec, &n, &calls);
+    struct quarry_bench_row row = {.op = "vec_dot_prepared", .type = tr->name, .isa = isa,
+                                   .threads = 1, .unit = "GB/s",
+                                   .elements = (int64_t)rows * dc->k, .fraction_of_membw = -1};
+    if (rc == 0)
+        rc = emit(b, &row, sec, n, (double)rb * rows, 1e-9, calls);
+    free(prepared);
+    return rc;
+}
+
 static int bench_single_thread(struct bench *b, const struct quarry_type_traits *table,
                                enum quarry_type type, const char *isa)
 {
@@ -376,6 +401,8 @@ static int bench_single_thread(struct bench *b, const struct quarry_type_traits 
                                            .fraction_of_membw = -1};
             if (rc == 0)
                 rc = emit(b, &row, sec, n, (double)rb * rows, 1e-9, calls);
+            if (rc == 0 && tr->vec_dot_prepared)
+                rc = bench_prepared_dot(b, tr, isa, &dc, rows, rb, sec);
         } else if (rc == QUARRY_EUNSUPPORTED) {
             note(b, "%s/%s: vec_dot skipped (no quantizer for %s or %s)", tr->name, isa,
                  tr->name, quarry_type_info(at)->name);

@@ -23,6 +23,7 @@
 #ifndef QUARRY_KERNELS_H
 #define QUARRY_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "types.h"
@@ -37,6 +38,8 @@ enum quarry_isa {
 typedef void (*quarry_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*quarry_from_float_fn)(const float *x, void *y, int64_t n);
 typedef void (*quarry_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+typedef size_t (*quarry_prepared_size_fn)(int64_t k);
+typedef void (*quarry_act_prepare_fn)(int64_t k, const void *y, void *prepared);
 
 struct quarry_type_traits {
     const char *name;        /* NULL for unsupported ids */
@@ -47,6 +50,15 @@ struct quarry_type_traits {
     quarry_from_float_fn from_float;      /* fast quantizer (activations); may equal the ref */
     quarry_vec_dot_fn vec_dot;            /* row of this type . row of vec_dot_type */
     enum quarry_type vec_dot_type;
+    /* Optional (NULL when absent; set by a SIMD level together): a matrix
+     * product's activation row (k values of vec_dot_type) rearranged once by
+     * act_prepare into act_prepared_size(k) bytes at a 64-byte aligned
+     * address, after which vec_dot_prepared(k, s, x, prepared) equals
+     * vec_dot(k, s, x, y) bit for bit for every weight row x. It moves the
+     * activation-only work of the dot product out of the per-row loop. */
+    quarry_prepared_size_fn act_prepared_size;
+    quarry_act_prepare_fn act_prepare;
+    quarry_vec_dot_fn vec_dot_prepared;
     enum quarry_isa isa;                  /* highest level that supplied a function */
 };
 

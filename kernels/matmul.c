@@ -18,6 +18,8 @@
  *     for each W row j in the chunk   (chunk <= CHUNK_MAX_BYTES: stays in L2)
  *       for each activation row i     (W row j is hot in L1 across the tile)
  *         Y[i][j] = vec_dot(W[j], Xq[i])
+ *   where the type has vec_dot_prepared (kernels.h), each Xq row is prepared
+ *   once before the chunks are handed out and the loop calls that instead.
  * BLAS (per thread, per panel of up to BLAS_PANEL_ROWS W rows): F16/BF16 rows
  *   converted to float, then one single-threaded sgemm over all of X.
  * gemm (per thread, per chunk of GEMM_CHUNK_ROWS W rows, see matmul_gemm):
@@ -338,6 +340,7 @@ static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct ru
 {
     const uint8_t *xq;
     size_t xq_row_bytes;
+    quarry_vec_dot_fn vec_dot = wtr->vec_dot;
     if (wtr->vec_dot_type == QUARRY_TYPE_F32) {
         xq = (const uint8_t *)x;
         xq_row_bytes = (size_t)k * sizeof(float);
@@ -347,16 +350,28 @@ static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct ru
         if (rc)
             return rc;
         xq_row_bytes = quarry_row_size(wtr->vec_dot_type, k);
-        uint8_t *buf = ws_reserve(ws, xq_row_bytes * (size_t)m);
+        /* the quantized rows, then (where the type has them) the prepared ones */
+        const int prepare = wtr->vec_dot_prepared && !opts->unprepared;
+        const size_t prepared_row_bytes = prepare ? wtr->act_prepared_size(k) : 0;
+        const size_t bytes = align64(xq_row_bytes * (size_t)m) + prepared_row_bytes * (size_t)m;
+        uint8_t *buf = ws_reserve(ws, bytes);
         if (!buf)
-            return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory (%zu bytes)",
-                                 xq_row_bytes * (size_t)m);
+            return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory (%zu bytes)", bytes);
         quantize_activations(r, from_float, wtype, x, m, k, buf, xq_row_bytes, NULL, 0);
         xq = buf;
+        if (prepare) {
+            uint8_t *prepared = buf + align64(xq_row_bytes * (size_t)m);
+            for (int64_t i = 0; i < m; i++)
+                wtr->act_prepare(k, buf + (size_t)i * xq_row_bytes,
+                                 prepared + (size_t)i * prepared_row_bytes);
+            vec_dot = wtr->vec_dot_prepared;
+            xq = prepared;
+            xq_row_bytes = prepared_row_bytes;
+        }
     }
 
     struct dot_task t = {
-        .vec_dot = wtr->vec_dot, .w = w, .w_row_bytes = w_row_bytes, .xq = xq,
+        .vec_dot = vec_dot, .w = w, .w_row_bytes = w_row_bytes, .xq = xq,
         .xq_row_bytes = xq_row_bytes, .y = y, .n = n, .m = m, .k = (int)k,
     };
     if (opts->rows_per_chunk > 0) {

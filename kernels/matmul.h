@@ -133,6 +133,9 @@ struct quarry_matmul_opts {
                                0: automatic (QUARRY_MATMUL_SERIAL_BYTES) */
     enum quarry_matmul_gemm gemm;
     int64_t k_block;        /* gemm: weights per K block; 0 = automatic */
+    int unprepared;         /* vec_dot path: 1 calls vec_dot on the quantized
+                               activations even where the type has
+                               vec_dot_prepared (same bits; for benches) */
 };
 
 int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *pool,

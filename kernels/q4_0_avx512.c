@@ -9,8 +9,8 @@
  * into one vector, block 4q+p in 128-bit lane p, and a mask and a shift split
  * it into the low nibbles (codes 0..15) and the high ones (16..31). Two
  * vpdpbusd against the q8_0 activations in the same layout give
- * sum_j c_j * y_j, two more give 8 * sum_j y_j, and their difference is
- * sumi = sum_j (c_j - 8) * y_j, exact (codes <= 15 and |y| <= 128 keep every
+ * sum_j c_j * y_j, and subtracting 8 * sum_j y_j (the prepared block sums)
+ * after the reduction gives sumi = sum_j (c_j - 8) * y_j, exact (codes <= 15 and |y| <= 128 keep every
  * lane far from overflow). The quads' sums are reduced to the 16 block sums,
  * the terms (float)sumi * (fp16(x.d) * fp16(y.d)) are formed in 16 lanes and
  * added into the 16-lane accumulator with one vector add per group, each
@@ -50,41 +50,39 @@ static const uint16_t q4_0_d_lo_idx[32] __attribute__((aligned(64))) = {
 static const uint16_t q4_0_d_hi_idx[32] __attribute__((aligned(64))) = {
     0, 0, 8, 44, 0, 0, 17, 53, 0, 0, 26, 62, 0, 0, 35, 23};
 
-/* sum_j (c_j - 8) * y_j of the quad's blocks (lane p: 4 partial sums of
- * block p), given its code bytes and its activations (lo, hi) */
+/* sum_j c_j * y_j of the quad's blocks (lane p: 4 partial sums of block p),
+ * given its code bytes and its activations (lo, hi) */
 static inline __m512i q4_0_quad_sums(__m512i codes, __m512i ylo, __m512i yhi)
 {
-    const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
     const __m512i lo = _mm512_and_si512(codes, low4);
     const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(codes, 4), low4);
-    const __m512i cy = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
-    const __m512i y8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo), eight, yhi);
-    return _mm512_sub_epi32(cy, y8);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
 }
 
-/* The terms of the 16 blocks at x against the q8_0 blocks at y, in the group
- * lane order (kernels/simd_avx512.h). The weight chunks are the 64 bytes at
- * 0, 64, 128, 192 and, so that nothing past the group is read, 224. */
-SIMD_ALWAYS_INLINE __m512 q4_0_group(const uint8_t *x, const uint8_t *y)
+/* The terms of the 16 blocks at x against the prepared q8_0 activations act, in
+ * the group lane order (kernels/simd_avx512.h); the code offset 8 comes off
+ * as 8 * (each block's sum of activations). The weight chunks are the 64
+ * bytes at 0, 64, 128, 192 and, so that nothing past the group is read, 224. */
+SIMD_ALWAYS_INLINE __m512 q4_0_terms(const uint8_t *x, const struct avx512_act_group *act)
 {
     const __m512i c0 = avx512_load_kept(x), c1 = avx512_load_kept(x + 64);
     const __m512i c2 = avx512_load_kept(x + 128), c3 = avx512_load_kept(x + 192);
     const __m512i end = avx512_load_kept(x + 224);
-    const struct avx512_q8_0_group g = avx512_q8_0_group_load(y);
     const __m512i idx = _mm512_load_si512(q4_0_codes_idx);
-    const __m512i s0 = q4_0_quad_sums(_mm512_permutex2var_epi16(c0, idx, c1), g.lo[0], g.hi[0]);
+    const __m512i s0 = q4_0_quad_sums(_mm512_permutex2var_epi16(c0, idx, c1), act->lo[0], act->hi[0]);
     const __m512i s1 = q4_0_quad_sums(
-        _mm512_permutex2var_epi16(c1, _mm512_add_epi16(idx, _mm512_set1_epi16(4)), c2), g.lo[1], g.hi[1]);
+        _mm512_permutex2var_epi16(c1, _mm512_add_epi16(idx, _mm512_set1_epi16(4)), c2), act->lo[1], act->hi[1]);
     const __m512i s2 = q4_0_quad_sums(
-        _mm512_permutex2var_epi16(c2, _mm512_add_epi16(idx, _mm512_set1_epi16(8)), c3), g.lo[2], g.hi[2]);
+        _mm512_permutex2var_epi16(c2, _mm512_add_epi16(idx, _mm512_set1_epi16(8)), c3), act->lo[2], act->hi[2]);
     const __m512i s3 = q4_0_quad_sums(
-        _mm512_permutex2var_epi16(c3, _mm512_load_si512(q4_0_last_codes_idx), end), g.lo[3], g.hi[3]);
-    const __m512i sumi = avx512_group_sums(s0, s1, s2, s3);
+        _mm512_permutex2var_epi16(c3, _mm512_load_si512(q4_0_last_codes_idx), end), act->lo[3], act->hi[3]);
+    const __m512i sumi = _mm512_sub_epi32(avx512_group_sums(s0, s1, s2, s3), _mm512_slli_epi32(act->sum, 3));
     __m512i dx = _mm512_mask_blend_epi16((__mmask32)Q4_0_D_HI_LANES,
                                          _mm512_permutex2var_epi16(c0, _mm512_load_si512(q4_0_d_lo_idx), c1),
                                          _mm512_permutex2var_epi16(c2, _mm512_load_si512(q4_0_d_hi_idx), c3));
     dx = _mm512_mask_permutexvar_epi16(dx, (__mmask32)0x8000, _mm512_load_si512(q4_0_d_hi_idx), end);
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dx)), _mm512_cvtph_ps(g.d));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dx)), act->d);
     return _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d);
 }
 
@@ -105,7 +103,13 @@ static void dequantize_row_q4_0_avx512(const void *vx, float *y, int64_t n)
 
 static void vec_dot_q4_0_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
 {
-    *s = avx512_legacy_vec_dot(n / QK4_0, vx, sizeof(block_q4_0), vy, sizeof(block_q8_0), q4_0_group);
+    *s = avx512_legacy_vec_dot(n / QK4_0, vx, sizeof(block_q4_0), vy, sizeof(block_q8_0),
+                               avx512_act_group_q8_0, q4_0_terms);
+}
+
+static void vec_dot_q4_0_prepared_avx512(int n, float *s, const void *vx, const void *prepared)
+{
+    *s = avx512_legacy_vec_dot_prepared(n / QK4_0, vx, sizeof(block_q4_0), prepared, q4_0_terms);
 }
 
 void quarry_kernels_q4_0_avx512(struct quarry_type_traits *table)
@@ -113,4 +117,7 @@ void quarry_kernels_q4_0_avx512(struct quarry_type_traits *table)
     struct quarry_type_traits *t = &table[QUARRY_TYPE_Q4_0];
     t->to_float = dequantize_row_q4_0_avx512;
     t->vec_dot = vec_dot_q4_0_q8_0_avx512;
+    t->act_prepared_size = avx512_legacy_prepared_size;
+    t->act_prepare = avx512_prepare_q8_0;
+    t->vec_dot_prepared = vec_dot_q4_0_prepared_avx512;
 }

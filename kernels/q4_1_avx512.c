@@ -53,18 +53,17 @@ static inline __m512i q4_1_quad_sums(__m512i codes, __m512i ylo, __m512i yhi)
 
 /* The terms of the 16 blocks at x against the q8_1 blocks at y, in the group
  * lane order (kernels/simd_avx512.h). */
-SIMD_ALWAYS_INLINE __m512 q4_1_group(const uint8_t *x, const uint8_t *y)
+SIMD_ALWAYS_INLINE __m512 q4_1_terms(const uint8_t *x, const struct avx512_act_group *act)
 {
     const __m512i c0 = avx512_load_kept(x), c1 = avx512_load_kept(x + 64);
     const __m512i c2 = avx512_load_kept(x + 128), c3 = avx512_load_kept(x + 192);
     const __m512i c4 = avx512_load_kept(x + 256);
-    const struct avx512_q8_1_group g = avx512_q8_1_group_load(y);
     const __m512i idx = _mm512_load_si512(q4_1_codes_idx);
 #define Q4_1_CODES(a, b, words) _mm512_permutex2var_epi16(a, _mm512_add_epi16(idx, _mm512_set1_epi16(words)), b)
-    const __m512i sumi = avx512_group_sums(q4_1_quad_sums(Q4_1_CODES(c0, c1, 0), g.lo[0], g.hi[0]),
-                                           q4_1_quad_sums(Q4_1_CODES(c1, c2, 8), g.lo[1], g.hi[1]),
-                                           q4_1_quad_sums(Q4_1_CODES(c2, c3, 16), g.lo[2], g.hi[2]),
-                                           q4_1_quad_sums(Q4_1_CODES(c3, c4, 24), g.lo[3], g.hi[3]));
+    const __m512i sumi = avx512_group_sums(q4_1_quad_sums(Q4_1_CODES(c0, c1, 0), act->lo[0], act->hi[0]),
+                                           q4_1_quad_sums(Q4_1_CODES(c1, c2, 8), act->lo[1], act->hi[1]),
+                                           q4_1_quad_sums(Q4_1_CODES(c2, c3, 16), act->lo[2], act->hi[2]),
+                                           q4_1_quad_sums(Q4_1_CODES(c3, c4, 24), act->lo[3], act->hi[3]));
 #undef Q4_1_CODES
     /* the (d, m) dwords of chunk c: 0x8421 >> c, and 0x0842 in chunk 4 */
     const __m512i t01 = _mm512_mask_blend_epi32(0x4210, c0, c1);
@@ -73,9 +72,9 @@ SIMD_ALWAYS_INLINE __m512 q4_1_group(const uint8_t *x, const uint8_t *y)
     const __m512i dm = _mm512_mask_blend_epi32(0x0842, t03, c4);
     const __m512i xd = _mm512_permutexvar_epi16(_mm512_load_si512(q4_1_d_idx), dm);
     const __m512i xm = _mm512_permutexvar_epi16(_mm512_load_si512(q4_1_m_idx), dm);
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xd)), _mm512_cvtph_ps(g.d));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xd)), act->d);
     const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d);
-    return _mm512_add_ps(t, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xm)), _mm512_cvtph_ps(g.s)));
+    return _mm512_add_ps(t, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xm)), act->s));
 }
 
 /* ---- kernels --------------------------------------------------------------- */
@@ -91,7 +90,13 @@ static void dequantize_row_q4_1_avx512(const void *vx, float *y, int64_t n)
 
 static void vec_dot_q4_1_q8_1_avx512(int n, float *s, const void *vx, const void *vy)
 {
-    *s = avx512_legacy_vec_dot(n / QK4_1, vx, sizeof(block_q4_1), vy, sizeof(block_q8_1), q4_1_group);
+    *s = avx512_legacy_vec_dot(n / QK4_1, vx, sizeof(block_q4_1), vy, sizeof(block_q8_1),
+                               avx512_act_group_q8_1, q4_1_terms);
+}
+
+static void vec_dot_q4_1_prepared_avx512(int n, float *s, const void *vx, const void *prepared)
+{
+    *s = avx512_legacy_vec_dot_prepared(n / QK4_1, vx, sizeof(block_q4_1), prepared, q4_1_terms);
 }
 
 void quarry_kernels_q4_1_avx512(struct quarry_type_traits *table)
@@ -99,4 +104,7 @@ void quarry_kernels_q4_1_avx512(struct quarry_type_traits *table)
     struct quarry_type_traits *t = &table[QUARRY_TYPE_Q4_1];
     t->to_float = dequantize_row_q4_1_avx512;
     t->vec_dot = vec_dot_q4_1_q8_1_avx512;
+    t->act_prepared_size = avx512_legacy_prepared_size;
+    t->act_prepare = avx512_prepare_q8_1;
+    t->vec_dot_prepared = vec_dot_q4_1_prepared_avx512;
 }

@@ -11,8 +11,8 @@
  * The quad's fifth bits (qh) come out of the same chunks by another vpermt2w
  * and become two 64-bit byte masks in the same layout (vpshufb + vptestmb),
  * and a masked add of 16 makes the codes c_j (0..31). Two vpdpbusd against the q8_0 activations in the
- * same layout give sum_j c_j * y_j, two more give 16 * sum_j y_j, and their
- * difference is sumi = sum_j (c_j - 16) * y_j, exact (codes <= 31 and
+ * same layout give sum_j c_j * y_j, and subtracting 16 * sum_j y_j (the
+ * prepared block sums) after the reduction gives sumi = sum_j (c_j - 16) * y_j, exact (codes <= 31 and
  * |y| <= 128 keep every lane far from overflow). The quads' sums are reduced
  * to the 16 block sums, the terms (float)sumi * (fp16(x.d) * fp16(y.d)) are
  * formed in 16 lanes and added into the 16-lane accumulator with one vector
@@ -60,30 +60,27 @@ static inline __m512i q5_0_quad_sums(__m512i codes, __m512i qh, __m512i ylo, __m
 {
     __m512i lo, hi;
     avx512_quad_5bit_codes(codes, qh, &lo, &hi);
-    const __m512i sixteen = _mm512_set1_epi8(16);
-    const __m512i cy = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
-    const __m512i y16 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), sixteen, ylo), sixteen, yhi);
-    return _mm512_sub_epi32(cy, y16);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
 }
 
 /* The terms of the 16 blocks at x against the q8_0 blocks at y, in the group
  * lane order (kernels/simd_avx512.h). The weight chunks are the 64 bytes at
  * 0, 64, 128, 160, 224 and 288 (the group's last 64); quads 0..3 (at 0, 88,
  * 176, 264) read those at 0 and 64, 64 and 128, 160 and 224, 224 and 288. */
-SIMD_ALWAYS_INLINE __m512 q5_0_group(const uint8_t *x, const uint8_t *y)
+SIMD_ALWAYS_INLINE __m512 q5_0_terms(const uint8_t *x, const struct avx512_act_group *act)
 {
     const __m512i c0 = avx512_load_kept(x), c64 = avx512_load_kept(x + 64);
     const __m512i c128 = avx512_load_kept(x + 128), c160 = avx512_load_kept(x + 160);
     const __m512i c224 = avx512_load_kept(x + 224), c288 = avx512_load_kept(x + 288);
-    const struct avx512_q8_0_group g = avx512_q8_0_group_load(y);
     const __m512i codes = _mm512_load_si512(q5_0_codes_idx), qh = _mm512_load_si512(q5_0_qh_idx);
     /* quad q's codes and fifth bits from chunks (a, b), which start `words` before it */
 #define Q5_0_QUAD(a, b, words, q)                                                                          \
     q5_0_quad_sums(_mm512_permutex2var_epi16(a, _mm512_add_epi16(codes, _mm512_set1_epi16(words)), b),   \
-                   _mm512_permutex2var_epi16(a, _mm512_add_epi16(qh, _mm512_set1_epi16(words)), b), g.lo[q], \
-                   g.hi[q])
-    const __m512i sumi = avx512_group_sums(Q5_0_QUAD(c0, c64, 0, 0), Q5_0_QUAD(c64, c128, 12, 1),
-                                           Q5_0_QUAD(c160, c224, 8, 2), Q5_0_QUAD(c224, c288, 20, 3));
+                   _mm512_permutex2var_epi16(a, _mm512_add_epi16(qh, _mm512_set1_epi16(words)), b), act->lo[q], \
+                   act->hi[q])
+    const __m512i cy = avx512_group_sums(Q5_0_QUAD(c0, c64, 0, 0), Q5_0_QUAD(c64, c128, 12, 1),
+                                         Q5_0_QUAD(c160, c224, 8, 2), Q5_0_QUAD(c224, c288, 20, 3));
+    const __m512i sumi = _mm512_sub_epi32(cy, _mm512_slli_epi32(act->sum, 4)); /* the offset 16 */
 #undef Q5_0_QUAD
     const __m512i d01 = _mm512_mask_blend_epi16(Q5_0_D_AT_64, c0, c64);
     const __m512i d23 = _mm512_mask_blend_epi16(Q5_0_D_AT_160, c128, c160);
@@ -91,7 +88,7 @@ SIMD_ALWAYS_INLINE __m512 q5_0_group(const uint8_t *x, const uint8_t *y)
     const __m512i d45 = _mm512_mask_blend_epi16(Q5_0_D_AT_288, c224, c288);
     const __m512i d05 = _mm512_mask_blend_epi16(Q5_0_D_AT_224 | Q5_0_D_AT_288, d03, d45);
     const __m512i dx = _mm512_permutexvar_epi16(_mm512_load_si512(q5_0_d_idx), d05);
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dx)), _mm512_cvtph_ps(g.d));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dx)), act->d);
     return _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d);
 }
 
@@ -110,7 +107,13 @@ static void dequantize_row_q5_0_avx512(const void *vx, float *y, int64_t n)
 
 static void vec_dot_q5_0_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
 {
-    *s = avx512_legacy_vec_dot(n / QK5_0, vx, sizeof(block_q5_0), vy, sizeof(block_q8_0), q5_0_group);
+    *s = avx512_legacy_vec_dot(n / QK5_0, vx, sizeof(block_q5_0), vy, sizeof(block_q8_0),
+                               avx512_act_group_q8_0, q5_0_terms);
+}
+
+static void vec_dot_q5_0_prepared_avx512(int n, float *s, const void *vx, const void *prepared)
+{
+    *s = avx512_legacy_vec_dot_prepared(n / QK5_0, vx, sizeof(block_q5_0), prepared, q5_0_terms);
 }
 
 void quarry_kernels_q5_0_avx512(struct quarry_type_traits *table)
@@ -118,4 +121,7 @@ void quarry_kernels_q5_0_avx512(struct quarry_type_traits *table)
     struct quarry_type_traits *t = &table[QUARRY_TYPE_Q5_0];
     t->to_float = dequantize_row_q5_0_avx512;
     t->vec_dot = vec_dot_q5_0_q8_0_avx512;
+    t->act_prepared_size = avx512_legacy_prepared_size;
+    t->act_prepare = avx512_prepare_q8_0;
+    t->vec_dot_prepared = vec_dot_q5_0_prepared_avx512;
 }

@@ -67,18 +67,17 @@ static inline __m512i q5_1_quad_sums(__m512i codes, __m512i qh, __m512i ylo, __m
 
 /* The terms of the 16 blocks at x against the q8_1 blocks at y, in the group
  * lane order (kernels/simd_avx512.h). */
-SIMD_ALWAYS_INLINE __m512 q5_1_group(const uint8_t *x, const uint8_t *y)
+SIMD_ALWAYS_INLINE __m512 q5_1_terms(const uint8_t *x, const struct avx512_act_group *act)
 {
     const __m512i c0 = avx512_load_kept(x), c1 = avx512_load_kept(x + 64);
     const __m512i c2 = avx512_load_kept(x + 128), c3 = avx512_load_kept(x + 192);
     const __m512i c4 = avx512_load_kept(x + 256), c5 = avx512_load_kept(x + 320);
-    const struct avx512_q8_1_group g = avx512_q8_1_group_load(y);
     const __m512i codes = _mm512_load_si512(q5_1_codes_idx), qh = _mm512_load_si512(q5_1_qh_idx);
     /* quad q's codes and fifth bits from chunks (a, b), which start `words` before it */
 #define Q5_1_QUAD(a, b, words, q)                                                                          \
     q5_1_quad_sums(_mm512_permutex2var_epi16(a, _mm512_add_epi16(codes, _mm512_set1_epi16(words)), b),   \
-                   _mm512_permutex2var_epi16(a, _mm512_add_epi16(qh, _mm512_set1_epi16(words)), b), g.lo[q], \
-                   g.hi[q])
+                   _mm512_permutex2var_epi16(a, _mm512_add_epi16(qh, _mm512_set1_epi16(words)), b), act->lo[q], \
+                   act->hi[q])
     const __m512i sumi = avx512_group_sums(Q5_1_QUAD(c0, c1, 0, 0), Q5_1_QUAD(c1, c2, 16, 1),
                                            Q5_1_QUAD(c3, c4, 0, 2), Q5_1_QUAD(c4, c5, 16, 3));
 #undef Q5_1_QUAD
@@ -86,9 +85,9 @@ SIMD_ALWAYS_INLINE __m512 q5_1_group(const uint8_t *x, const uint8_t *y)
     const __m512i dm1 = _mm512_mask_blend_epi32(Q5_1_DM_THIRD, _mm512_mask_blend_epi32(Q5_1_DM_SECOND, c3, c4), c5);
     const __m512i xd = _mm512_permutex2var_epi16(dm0, _mm512_load_si512(q5_1_d_idx), dm1);
     const __m512i xm = _mm512_permutex2var_epi16(dm0, _mm512_load_si512(q5_1_m_idx), dm1);
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xd)), _mm512_cvtph_ps(g.d));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xd)), act->d);
     const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d);
-    return _mm512_add_ps(t, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xm)), _mm512_cvtph_ps(g.s)));
+    return _mm512_add_ps(t, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(xm)), act->s));
 }
 
 /* ---- kernels --------------------------------------------------------------- */
@@ -104,7 +103,13 @@ static void dequantize_row_q5_1_avx512(const void *vx, float *y, int64_t n)
 
 static void vec_dot_q5_1_q8_1_avx512(int n, float *s, const void *vx, const void *vy)
 {
-    *s = avx512_legacy_vec_dot(n / QK5_1, vx, sizeof(block_q5_1), vy, sizeof(block_q8_1), q5_1_group);
+    *s = avx512_legacy_vec_dot(n / QK5_1, vx, sizeof(block_q5_1), vy, sizeof(block_q8_1),
+                               avx512_act_group_q8_1, q5_1_terms);
+}
+
+static void vec_dot_q5_1_prepared_avx512(int n, float *s, const void *vx, const void *prepared)
+{
+    *s = avx512_legacy_vec_dot_prepared(n / QK5_1, vx, sizeof(block_q5_1), prepared, q5_1_terms);
 }
 
 void quarry_kernels_q5_1_avx512(struct quarry_type_traits *table)
@@ -112,4 +117,7 @@ void quarry_kernels_q5_1_avx512(struct quarry_type_traits *table)
     struct quarry_type_traits *t = &table[QUARRY_TYPE_Q5_1];
     t->to_float = dequantize_row_q5_1_avx512;
     t->vec_dot = vec_dot_q5_1_q8_1_avx512;
+    t->act_prepared_size = avx512_legacy_prepared_size;
+    t->act_prepare = avx512_prepare_q8_1;
+    t->vec_dot_prepared = vec_dot_q5_1_prepared_avx512;
 }

@@ -79,8 +79,8 @@ static inline void avx512_store_affine_u8x32(__m256i c, __m512 d, __m512 m, floa
  *     the activations 0..15 of block 4q+p in 128-bit lane p (lo) against the
  *     weight codes 0..15 in the same lanes, and likewise 16..31 (hi), so that
  *     lane p ends with 4 int32 partial sums of block 4q+p and nothing else
- *     (a constant code offset, like q4_0's 8, is two more vpdpbusd against a
- *     constant, subtracted);
+ *     (a constant code offset, like q4_0's 8, comes off after the reduction
+ *     as offset * the block's sum of activations, see avx512_act_group);
  *   - two levels of in-lane unpack + add turn the four quads' vectors into
  *     the 16 block sums (avx512_group_sums), which come out transposed:
  *     int32 lane L holds block 4 (L mod 4) + L / 4 (the group lane order);
@@ -319,32 +319,173 @@ static inline __m256i avx512_5bit_codes_32(const uint8_t *qs, const uint8_t *qh)
     return _mm256_mask_add_epi8(q, (__mmask32)simd_load_u32(qh), q, _mm256_set1_epi8(16));
 }
 
-/* the 16 terms of the group of blocks at x (weights) and y (activations) */
-typedef __m512 (*avx512_legacy_group_fn)(const uint8_t *x, const uint8_t *y);
+/* ---- legacy quants: activations prepared once per matrix product ----------- */
+/*
+ * Every weight row of a matrix product meets the same activation row, so the
+ * work of putting a group's activations into the quad layout (nine loads,
+ * eight vpermt2w, eight 128-bit shuffles, the scale gathers) and the
+ * activation-only terms of the sums are done once per activation row rather
+ * than once per weight row: struct avx512_act_group is a group of 16 q8_0 or
+ * q8_1 blocks ready for the dot products. The `sum` lanes hold each block's
+ * sum of values, so a constant code offset o (q4_0's 8, q5_0's 16, the 128 of
+ * q8_0's biased codes) costs one shift and one subtraction per group:
+ *     sum_j (c_j - o) * y_j = sum_j c_j * y_j - o * sum_j y_j,
+ * exact in int32 like the rest. The scales are stored as floats (the fp16
+ * values converted exactly), so the terms keep the scalar's roundings and the
+ * prepared dot product equals the unprepared one bit for bit. The unprepared
+ * kernels build the same struct in registers (avx512_act_group_q8_0 / _q8_1)
+ * and share the weight side with the prepared ones.
+ */
+struct avx512_act_group {
+    __m512i lo[4], hi[4]; /* the quad layout (struct avx512_q8_0_group) */
+    __m512i sum;          /* q8_0: each block's sum of values; q8_1: zero (unused) */
+    __m512 d, s;          /* the fp16 d (and q8_1's s) as floats; s zero for q8_0 */
+};                        /* group lane order throughout; 704 bytes */
+
+/* The value sums of a quad's blocks (lane p: 4 partial sums of block p). */
+static inline __m512i avx512_quad_value_sums(__m512i lo, __m512i hi)
+{
+    const __m512i one = _mm512_set1_epi8(1);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), one, lo), one, hi);
+}
+
+/* Written out vector by vector, without loops over the arrays: GCC keeps the
+ * struct in registers then, where loops (or array arguments) made it go
+ * through the stack and halved the speed of the unprepared dot products. */
+SIMD_ALWAYS_INLINE struct avx512_act_group avx512_act_group_q8_0(const uint8_t *y)
+{
+    const struct avx512_q8_0_group g = avx512_q8_0_group_load(y);
+    struct avx512_act_group a = {
+        .lo = {g.lo[0], g.lo[1], g.lo[2], g.lo[3]},
+        .hi = {g.hi[0], g.hi[1], g.hi[2], g.hi[3]},
+        .sum = avx512_group_sums(avx512_quad_value_sums(g.lo[0], g.hi[0]),
+                                 avx512_quad_value_sums(g.lo[1], g.hi[1]),
+                                 avx512_quad_value_sums(g.lo[2], g.hi[2]),
+                                 avx512_quad_value_sums(g.lo[3], g.hi[3])),
+        .d = _mm512_cvtph_ps(g.d),
+        .s = _mm512_setzero_ps(),
+    };
+    return a;
+}
+
+SIMD_ALWAYS_INLINE struct avx512_act_group avx512_act_group_q8_1(const uint8_t *y)
+{
+    const struct avx512_q8_1_group g = avx512_q8_1_group_load(y);
+    struct avx512_act_group a = {
+        .lo = {g.lo[0], g.lo[1], g.lo[2], g.lo[3]},
+        .hi = {g.hi[0], g.hi[1], g.hi[2], g.hi[3]},
+        .sum = _mm512_setzero_si512(),
+        .d = _mm512_cvtph_ps(g.d),
+        .s = _mm512_cvtph_ps(g.s),
+    };
+    return a;
+}
+
+/* the 16 terms of the group of weight blocks at x against prepared activations */
+typedef __m512 (*avx512_legacy_terms_fn)(const uint8_t *x, const struct avx512_act_group *a);
+typedef struct avx512_act_group (*avx512_act_group_fn)(const uint8_t *y);
 
 /* The largest block of either side (q8_0: 34 bytes, q8_1: 36). */
 #define AVX512_LEGACY_MAX_BLOCK 36
 
-/* The dot product of nb blocks (x_bytes and y_bytes each) 16 at a time; the
- * last, partial group (1..15 blocks) is copied into zeroed buffers first.
- * group gives the terms in the group lane order. */
+
+/* Bytes of a prepared activation row of k values (whole groups; 64-aligned). */
+static inline size_t avx512_legacy_prepared_size(int64_t k)
+{
+    return (size_t)((k / 32 + 15) / 16) * sizeof(struct avx512_act_group);
+}
+
+/* Prepares the activation row vy (k / 32 blocks of y_bytes) into out, which is
+ * 64-byte aligned and avx512_legacy_prepared_size(k) bytes; a last, partial
+ * group is read from a zeroed copy (zero blocks: zero values, sums, scales). */
+SIMD_ALWAYS_INLINE void avx512_legacy_prepare(int64_t k, const void *vy, size_t y_bytes, void *out,
+                                              avx512_act_group_fn load)
+{
+    const uint8_t *y = vy;
+    struct avx512_act_group *g = out;
+    const int64_t nb = k / 32;
+    int64_t i = 0;
+    for (; i + 16 <= nb; i += 16)
+        *g++ = load(y + (size_t)i * y_bytes);
+    if (i < nb) {
+        _Alignas(64) uint8_t yt[16 * AVX512_LEGACY_MAX_BLOCK] = {0};
+        memcpy(yt, y + (size_t)i * y_bytes, (size_t)(nb - i) * y_bytes);
+        *g = load(yt);
+    }
+}
+
+/* act_prepare of the traits for q8_0 and q8_1 activations */
+static inline void avx512_prepare_q8_0(int64_t k, const void *vy, void *prepared)
+{
+    avx512_legacy_prepare(k, vy, sizeof(block_q8_0), prepared, avx512_act_group_q8_0);
+}
+
+static inline void avx512_prepare_q8_1(int64_t k, const void *vy, void *prepared)
+{
+    avx512_legacy_prepare(k, vy, sizeof(block_q8_1), prepared, avx512_act_group_q8_1);
+}
+
+/* The 16 fold lanes of acc in order and the scalar's pairwise tree. */
+static inline float avx512_legacy_finish(__m512 acc)
+{
+    acc = _mm512_permutexvar_ps(_mm512_load_si512(avx512_group_order), acc); /* lane j: fold lane j */
+    return legacy_fold_finish(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+}
+
+/* acc plus the terms of nb weight blocks (x_bytes each) 16 at a time against
+ * the prepared activations a, group after group; the last, partial group of
+ * weights (1..15 blocks) is copied into a zeroed buffer first (a zero block
+ * against a zero activation block: sumi = 0 and a zero scale, so its term is
+ * +0.0f, which changes no lane). terms gives the group's terms in the group
+ * lane order. */
+SIMD_ALWAYS_INLINE __m512 avx512_legacy_accumulate(__m512 acc, int64_t nb, const uint8_t *x,
+                                                   size_t x_bytes, const struct avx512_act_group *a,
+                                                   avx512_legacy_terms_fn terms)
+{
+    int64_t i = 0;
+    for (; i + 16 <= nb; i += 16)
+        acc = _mm512_add_ps(acc, terms(x + (size_t)i * x_bytes, a++));
+    if (i < nb) {
+        _Alignas(64) uint8_t xt[16 * AVX512_LEGACY_MAX_BLOCK] = {0};
+        memcpy(xt, x + (size_t)i * x_bytes, (size_t)(nb - i) * x_bytes);
+        acc = _mm512_add_ps(acc, terms(xt, a));
+    }
+    return acc;
+}
+
+/* The dot product of nb weight blocks against prepared activations. */
+SIMD_ALWAYS_INLINE float avx512_legacy_vec_dot_prepared(int nb, const void *vx, size_t x_bytes,
+                                                        const struct avx512_act_group *a,
+                                                        avx512_legacy_terms_fn terms)
+{
+    return avx512_legacy_finish(avx512_legacy_accumulate(_mm512_setzero_ps(), nb, vx, x_bytes, a, terms));
+}
+
+/* The same against raw activation blocks (y_bytes each), each group's
+ * activations prepared in registers beside the weights' unpacking: the same
+ * terms added in the same order, so the same bits. (Preparing a few groups
+ * at a time into a stack buffer instead measured slower for q4_0, q4_1 and
+ * q5_0; the matrix products use the prepared form anyway.) */
 SIMD_ALWAYS_INLINE float avx512_legacy_vec_dot(int nb, const void *vx, size_t x_bytes, const void *vy,
-                                               size_t y_bytes, avx512_legacy_group_fn group)
+                                               size_t y_bytes, avx512_act_group_fn load,
+                                               avx512_legacy_terms_fn terms)
 {
     const uint8_t *x = vx, *y = vy;
     __m512 acc = _mm512_setzero_ps();
     int i = 0;
-    for (; i + 16 <= nb; i += 16)
-        acc = _mm512_add_ps(acc, group(x + (size_t)i * x_bytes, y + (size_t)i * y_bytes));
+    for (; i + 16 <= nb; i += 16) {
+        const struct avx512_act_group a = load(y + (size_t)i * y_bytes);
+        acc = _mm512_add_ps(acc, terms(x + (size_t)i * x_bytes, &a));
+    }
     if (i < nb) {
         _Alignas(64) uint8_t xt[16 * AVX512_LEGACY_MAX_BLOCK] = {0};
         _Alignas(64) uint8_t yt[16 * AVX512_LEGACY_MAX_BLOCK] = {0};
         memcpy(xt, x + (size_t)i * x_bytes, (size_t)(nb - i) * x_bytes);
         memcpy(yt, y + (size_t)i * y_bytes, (size_t)(nb - i) * y_bytes);
-        acc = _mm512_add_ps(acc, group(xt, yt));
+        const struct avx512_act_group a = load(yt);
+        acc = _mm512_add_ps(acc, terms(xt, &a));
     }
-    acc = _mm512_permutexvar_ps(_mm512_load_si512(avx512_group_order), acc); /* lane j: fold lane j */
-    return legacy_fold_finish(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    return avx512_legacy_finish(acc);
 }
 
 /* ---- q8_0 / q8_1 activation quantizer -------------------------------------- */

@@ -336,6 +336,16 @@ void kc_check_traits(enum quarry_type type)
             if (!a->from_float_ref || !a->from_float)
                 fail_msg("%s: activation type %s has no quantizer", lvl, type_name(e.vec_dot_type));
         }
+        if (!t->vec_dot_prepared != !t->act_prepare || !t->act_prepare != !t->act_prepared_size)
+            fail_msg("%s %s: act_prepared_size, act_prepare and vec_dot_prepared not set together",
+                     lvl, info->name);
+        const bool legacy = type == QUARRY_TYPE_Q4_0 || type == QUARRY_TYPE_Q4_1 ||
+                            type == QUARRY_TYPE_Q5_0 || type == QUARRY_TYPE_Q5_1 ||
+                            type == QUARRY_TYPE_Q8_0;
+        if (legacy && l == QUARRY_ISA_AVX512 && !t->vec_dot_prepared)
+            fail_msg("%s %s: the AVX-512 legacy dot products have a prepared form", lvl, info->name);
+        if (t->vec_dot_prepared && !t->vec_dot)
+            fail_msg("%s %s: vec_dot_prepared without vec_dot", lvl, info->name);
         if ((int)t->isa > l)
             fail_msg("%s %s: isa field says %s", lvl, info->name, quarry_isa_name(t->isa));
     }
@@ -563,6 +573,33 @@ static void check_fast_quantizer(const char *lvl, enum quarry_type type,
     free(base);
 }
 
+/* vec_dot_prepared against the level's own vec_dot s: bit for bit, with the
+ * prepared buffer filled with garbage first (act_prepare must write all of
+ * it that the dot product reads). */
+static void check_prepared_dot(const char *lvl, enum quarry_type type,
+                               const struct quarry_type_traits *t, const void *q, const void *yq,
+                               int64_t n, float s, enum kc_case c)
+{
+    if (!t->act_prepare || !t->act_prepared_size)
+        fail_msg("%s %s: vec_dot_prepared without act_prepare/act_prepared_size", lvl,
+                 type_name(type));
+    const size_t bytes = t->act_prepared_size(n);
+    if (bytes == 0 || bytes % 64 != 0)
+        fail_msg("%s %s: act_prepared_size(%" PRId64 ") = %zu, not a positive multiple of 64", lvl,
+                 type_name(type), n, bytes);
+    void *prepared = aligned_alloc(64, bytes);
+    if (!prepared)
+        fail_msg("out of memory");
+    memset(prepared, 0xA5, bytes);
+    t->act_prepare(n, yq, prepared);
+    float p = NAN;
+    t->vec_dot_prepared((int)n, &p, q, prepared);
+    free(prepared);
+    if (!kc_same_float(p, s))
+        fail_msg("%s %s vec_dot_prepared differs from vec_dot (%s, n=%" PRId64 "): %.9g vs %.9g",
+                 lvl, type_name(type), kc_case_name(c), n, (double)p, (double)s);
+}
+
 static void check_levels_on(enum quarry_type type, const struct kc_expect *e,
                             struct quarry_type_traits tables[QUARRY_ISA_COUNT][QUARRY_TYPE_COUNT],
                             int levels, enum kc_case c, int64_t n, uint64_t seed)
@@ -639,6 +676,8 @@ static void check_levels_on(enum quarry_type type, const struct kc_expect *e,
                              (double)dot_ref[k], e->integer_dot ? "must be bit-identical"
                                                                 : "allowed 1e-6 * magnitude",
                              mag[k]);
+                if (t->vec_dot_prepared)
+                    check_prepared_dot(lvl, type, t, q_ref, yq[k], n, s, c);
             }
         }
     }
