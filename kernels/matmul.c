@@ -55,6 +55,7 @@
 #define QUANTIZE_ROWS 4                   /* activation rows per hand-out */
 #define GEMM_CHUNK_ROWS 128               /* W rows per gemm chunk (see matmul_gemm) */
 #define GEMM_K_BLOCK 1024                 /* weights per gemm K block */
+#define PREFETCH_AHEAD_BYTES 4096          /* vec_dot path, quantized W: see dot_chunk */
 
 /* Measured crossovers (activation rows from which the qgemm beats vec_dot),
  * see the comment on quarry_matmul_qgemm_min_m(). */
@@ -296,9 +297,20 @@ struct dot_task {
     int64_t n, m;
     int k;
     int64_t chunk_rows, n_chunks, tile_rows;
+    int prefetch;              /* software prefetch of W (see dot_chunk) */
     atomic_int_fast64_t next_chunk;
 };
 
+/*
+ * Before each W row, the bytes PREFETCH_AHEAD_BYTES further on are
+ * prefetched, one row's worth, so the stream is requested about 4 KiB ahead
+ * of the dot products. For quantized weights in decoding (one activation row,
+ * W streamed from memory once) this measured +15-25% on Q4_0 tg128 and +5%
+ * on Q8_0, Q6_K and Q4_K_M (TinyLlama-1.1B shapes, 2 threads, Zen 5 VM; 2 KiB
+ * ahead gave half the gain, 6-8 KiB about the same); for F16 it cost 2-3%,
+ * so float weights are left to the hardware prefetcher. Prefetches past the
+ * end of W are harmless (they never fault).
+ */
 static void dot_chunk(const struct dot_task *t, int64_t chunk)
 {
     const int64_t j0 = chunk * t->chunk_rows, j1 = min64(t->n, j0 + t->chunk_rows);
@@ -306,6 +318,11 @@ static void dot_chunk(const struct dot_task *t, int64_t chunk)
         const int64_t i1 = min64(t->m, i0 + t->tile_rows);
         for (int64_t j = j0; j < j1; j++) {
             const uint8_t *wrow = t->w + (size_t)j * t->w_row_bytes;
+            if (t->prefetch) {
+                const char *ahead = (const char *)wrow + PREFETCH_AHEAD_BYTES;
+                for (size_t o = 0; o < t->w_row_bytes; o += 64)
+                    __builtin_prefetch(ahead + o, 0, 3);
+            }
             for (int64_t i = i0; i < i1; i++)
                 t->vec_dot(t->k, &t->y[i * t->n + j], wrow, t->xq + (size_t)i * t->xq_row_bytes);
         }
@@ -373,6 +390,7 @@ static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct ru
     struct dot_task t = {
         .vec_dot = vec_dot, .w = w, .w_row_bytes = w_row_bytes, .xq = xq,
         .xq_row_bytes = xq_row_bytes, .y = y, .n = n, .m = m, .k = (int)k,
+        .prefetch = !is_float_type(wtype),
     };
     if (opts->rows_per_chunk > 0) {
         t.chunk_rows = opts->rows_per_chunk;
