@@ -656,12 +656,30 @@ static int plan_batch(quarry_context *ctx, const quarry_batch *b, const float *l
 }
 
 /* y[m][w->n_rows] = x[m][w->n_cols] . W^T: every matrix product of the model
- * goes through here (the place for another backend or an adapter hook). */
+ * goes through here or linear_shared below (the places for another backend
+ * or an adapter hook). */
 static int linear(quarry_context *ctx, const struct quarry_weight *w, const float *x, int32_t m,
                   float *y, quarry_error *err)
 {
     return quarry_matmul(ctx->pool, ctx->ws, w->type, w->data, w->n_rows, w->n_cols, x, m, y,
                          err);
+}
+
+/* linear() for two or three weights of the same input (Wq/Wk/Wv, gate/up):
+ * one call, so decoding quantizes x once and wakes the pool once. */
+static int linear_shared(quarry_context *ctx, const struct quarry_weight *const *w, float *const *y,
+                         int n_parts, const float *x, int32_t m, quarry_error *err)
+{
+    struct quarry_matmul_part parts[QUARRY_MATMUL_MAX_PARTS];
+    for (int p = 0; p < n_parts; p++) {
+        if (w[p]->n_cols != w[0]->n_cols)
+            return quarry_errorf(err, QUARRY_EINVAL, "linear: weights of %lld and %lld columns",
+                                 (long long)w[0]->n_cols, (long long)w[p]->n_cols);
+        parts[p] = (struct quarry_matmul_part){
+            .type = w[p]->type, .w = w[p]->data, .n = w[p]->n_rows, .y = y[p]};
+    }
+    return quarry_matmul_shared_ex(NULL, ctx->pool, ctx->ws, parts, n_parts, w[0]->n_cols, x, m,
+                                   err);
 }
 
 /* x[r] = token_embd[row_token[r]] */
@@ -771,9 +789,9 @@ static int attention_block(quarry_context *ctx, int32_t layer, int32_t n, quarry
     for (int32_t r = 0; r < n; r++)
         quarry_rmsnorm(ctx->xb + (size_t)r * hp->n_embd, ctx->x + (size_t)r * hp->n_embd,
                        L->attn_norm, hp->n_embd, hp->norm_eps);
-    if ((rc = linear(ctx, &L->wq, ctx->xb, n, ctx->q, err)) ||
-        (rc = linear(ctx, &L->wk, ctx->xb, n, ctx->k, err)) ||
-        (rc = linear(ctx, &L->wv, ctx->xb, n, ctx->v, err)))
+    const struct quarry_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *const qkv_out[3] = {ctx->q, ctx->k, ctx->v};
+    if ((rc = linear_shared(ctx, qkv, qkv_out, 3, ctx->xb, n, err)))
         return rc;
     if (L->bq) {
         add_bias(ctx->q, L->bq, n, q_dim);
@@ -806,8 +824,9 @@ static int ffn_block(quarry_context *ctx, int32_t layer, int32_t n, quarry_error
     for (int32_t r = 0; r < n; r++)
         quarry_rmsnorm(ctx->xb + (size_t)r * hp->n_embd, ctx->x + (size_t)r * hp->n_embd,
                        L->ffn_norm, hp->n_embd, hp->norm_eps);
-    if ((rc = linear(ctx, &L->w_gate, ctx->xb, n, ctx->hb, err)) ||
-        (rc = linear(ctx, &L->w_up, ctx->xb, n, ctx->hb2, err)))
+    const struct quarry_weight *gate_up[2] = {&L->w_gate, &L->w_up};
+    float *const gate_up_out[2] = {ctx->hb, ctx->hb2};
+    if ((rc = linear_shared(ctx, gate_up, gate_up_out, 2, ctx->xb, n, err)))
         return rc;
     for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
         const float g = ctx->hb[i];

@@ -287,16 +287,23 @@ static void quantize_activations(const struct runner *r, quarry_from_float_fn fr
 
 /* ---- the vec_dot path ----------------------------------------------------- */
 
+/* One weight matrix of a vec_dot product (several when they share X). */
+struct dot_part {
+    const uint8_t *w;          /* n rows of w_row_bytes */
+    float *y;                  /* m rows of n */
+    int64_t n, chunk_rows, first_chunk;
+};
+
 struct dot_task {
     quarry_vec_dot_fn vec_dot;
-    const uint8_t *w;          /* n rows of w_row_bytes */
+    struct dot_part parts[QUARRY_MATMUL_MAX_PARTS];
+    int n_parts;
     size_t w_row_bytes;
     const uint8_t *xq;         /* m rows of xq_row_bytes */
     size_t xq_row_bytes;
-    float *y;                  /* m rows of n */
-    int64_t n, m;
+    int64_t m;
     int k;
-    int64_t chunk_rows, n_chunks, tile_rows;
+    int64_t n_chunks, tile_rows;
     int prefetch;              /* software prefetch of W (see dot_chunk) */
     atomic_int_fast64_t next_chunk;
 };
@@ -313,18 +320,21 @@ struct dot_task {
  */
 static void dot_chunk(const struct dot_task *t, int64_t chunk)
 {
-    const int64_t j0 = chunk * t->chunk_rows, j1 = min64(t->n, j0 + t->chunk_rows);
+    const struct dot_part *p = &t->parts[0];
+    while (p + 1 < t->parts + t->n_parts && chunk >= p[1].first_chunk)
+        p++;
+    const int64_t j0 = (chunk - p->first_chunk) * p->chunk_rows, j1 = min64(p->n, j0 + p->chunk_rows);
     for (int64_t i0 = 0; i0 < t->m; i0 += t->tile_rows) {
         const int64_t i1 = min64(t->m, i0 + t->tile_rows);
         for (int64_t j = j0; j < j1; j++) {
-            const uint8_t *wrow = t->w + (size_t)j * t->w_row_bytes;
+            const uint8_t *wrow = p->w + (size_t)j * t->w_row_bytes;
             if (t->prefetch) {
                 const char *ahead = (const char *)wrow + PREFETCH_AHEAD_BYTES;
                 for (size_t o = 0; o < t->w_row_bytes; o += 64)
                     __builtin_prefetch(ahead + o, 0, 3);
             }
             for (int64_t i = i0; i < i1; i++)
-                t->vec_dot(t->k, &t->y[i * t->n + j], wrow, t->xq + (size_t)i * t->xq_row_bytes);
+                t->vec_dot(t->k, &p->y[i * p->n + j], wrow, t->xq + (size_t)i * t->xq_row_bytes);
         }
     }
 }
@@ -349,11 +359,14 @@ static int activation_quantizer(const struct quarry_type_traits *atr, quarry_fro
     return 0;
 }
 
+/* The vec_dot path over n_parts weight matrices of one type that share X:
+ * X is quantized (and prepared) once and the chunks of all parts are handed
+ * out from one counter, in one run of the pool. */
 static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct runner *r,
                           quarry_matmul_ws *ws, const struct quarry_type_traits *wtr,
                           const struct quarry_type_traits *atr, enum quarry_type wtype,
-                          const void *w, size_t w_row_bytes, int64_t n, int64_t k, const float *x,
-                          int64_t m, float *y, quarry_error *err)
+                          const struct quarry_matmul_part *parts, int n_parts, size_t w_row_bytes,
+                          int64_t k, const float *x, int64_t m, quarry_error *err)
 {
     const uint8_t *xq;
     size_t xq_row_bytes;
@@ -388,24 +401,34 @@ static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct ru
     }
 
     struct dot_task t = {
-        .vec_dot = vec_dot, .w = w, .w_row_bytes = w_row_bytes, .xq = xq,
-        .xq_row_bytes = xq_row_bytes, .y = y, .n = n, .m = m, .k = (int)k,
-        .prefetch = !is_float_type(wtype),
+        .vec_dot = vec_dot, .n_parts = n_parts, .w_row_bytes = w_row_bytes, .xq = xq,
+        .xq_row_bytes = xq_row_bytes, .m = m, .k = (int)k, .prefetch = !is_float_type(wtype),
     };
-    if (opts->rows_per_chunk > 0) {
-        t.chunk_rows = opts->rows_per_chunk;
-    } else if (r->n_threads == 1) {
-        /* one thread: chunks only for the cache plan */
-        t.chunk_rows = m > 1 ? max64(1, CHUNK_MAX_BYTES / (int64_t)w_row_bytes) : n;
-    } else {
-        const int64_t row = (int64_t)w_row_bytes;
-        const int64_t balanced = ceil_div(n, (int64_t)r->n_threads * CHUNKS_PER_THREAD);
-        int64_t rows = max64(balanced, ceil_div(CHUNK_MIN_BYTES, row));
-        if (m > 1) /* the chunk is reused across tiles: keep it in L2 */
-            rows = min64(rows, max64(1, CHUNK_MAX_BYTES / row));
-        t.chunk_rows = max64(1, rows);
+    int64_t n_total = 0;
+    for (int p = 0; p < n_parts; p++)
+        n_total += parts[p].n;
+    for (int p = 0; p < n_parts; p++) {
+        struct dot_part *d = &t.parts[p];
+        d->w = parts[p].w;
+        d->y = parts[p].y;
+        d->n = parts[p].n;
+        if (opts->rows_per_chunk > 0) {
+            d->chunk_rows = opts->rows_per_chunk;
+        } else if (r->n_threads == 1) {
+            /* one thread: chunks only for the cache plan */
+            d->chunk_rows = m > 1 ? max64(1, CHUNK_MAX_BYTES / (int64_t)w_row_bytes) : d->n;
+        } else {
+            /* the balance is over all parts' rows */
+            const int64_t row = (int64_t)w_row_bytes;
+            const int64_t balanced = ceil_div(n_total, (int64_t)r->n_threads * CHUNKS_PER_THREAD);
+            int64_t rows = max64(balanced, ceil_div(CHUNK_MIN_BYTES, row));
+            if (m > 1) /* the chunk is reused across tiles: keep it in L2 */
+                rows = min64(rows, max64(1, CHUNK_MAX_BYTES / row));
+            d->chunk_rows = max64(1, rows);
+        }
+        d->first_chunk = t.n_chunks;
+        t.n_chunks += ceil_div(d->n, d->chunk_rows);
     }
-    t.n_chunks = ceil_div(n, t.chunk_rows);
     t.tile_rows = opts->cols_per_tile > 0
                       ? opts->cols_per_tile
                       : max64(1, TILE_BYTES / (int64_t)xq_row_bytes);
@@ -712,8 +735,56 @@ int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *p
     } else if (path == QUARRY_MATMUL_PATH_QGEMM) {
         rc = matmul_qgemm(opts, &r, pool, ws, wtr, atr, wtype, w, w_row_bytes, n, k, x, m, y, err);
     } else {
-        rc = matmul_vec_dot(opts, &r, ws, wtr, atr, wtype, w, w_row_bytes, n, k, x, m, y, err);
+        const struct quarry_matmul_part part = {.type = wtype, .w = w, .n = n, .y = y};
+        rc = matmul_vec_dot(opts, &r, ws, wtr, atr, wtype, &part, 1, w_row_bytes, k, x, m, err);
     }
+    quarry_matmul_ws_free(own_ws);
+    return rc;
+}
+
+int quarry_matmul_shared_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *pool,
+                            quarry_matmul_ws *ws, const struct quarry_matmul_part *parts,
+                            int n_parts, int64_t k, const float *x, int64_t m, quarry_error *err)
+{
+    const struct quarry_matmul_opts defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    if (n_parts < 1 || n_parts > QUARRY_MATMUL_MAX_PARTS || !parts)
+        return quarry_errorf(err, QUARRY_EINVAL, "matmul: %d parts (1 to %d)", n_parts,
+                             QUARRY_MATMUL_MAX_PARTS);
+    /* together only where every part is a non-empty vec_dot product of one
+     * type (decoding); otherwise each part on its own */
+    const enum quarry_type wtype = parts[0].type;
+    int together = n_parts > 1 && m > 0 && k > 0 && k <= INT_MAX && x;
+    double bytes = 0;
+    for (int p = 0; p < n_parts && together; p++) {
+        together = parts[p].type == wtype && parts[p].n > 0 && parts[p].w && parts[p].y &&
+                   quarry_matmul_path(opts, wtype, parts[p].n, k, m) == QUARRY_MATMUL_PATH_VEC_DOT;
+        bytes += (double)quarry_row_size(wtype, k) * (double)parts[p].n * (double)m;
+    }
+    const struct quarry_type_traits *wtr = together ? table_entry(opts->table, wtype) : NULL;
+    const struct quarry_type_traits *atr = wtr && wtr->vec_dot ? table_entry(opts->table, wtr->vec_dot_type) : NULL;
+    const size_t w_row_bytes = quarry_row_size(wtype, k);
+    if (!atr || w_row_bytes == 0 || quarry_row_size(wtr->vec_dot_type, k) == 0) {
+        for (int p = 0; p < n_parts; p++) {
+            int rc = quarry_matmul_ex(opts, pool, ws, parts[p].type, parts[p].w, parts[p].n, k, x,
+                                      m, parts[p].y, err);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    quarry_matmul_ws *own_ws = NULL;
+    if (!ws) {
+        ws = own_ws = quarry_matmul_ws_new();
+        if (!ws)
+            return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory");
+    }
+    struct runner r = {.pool = pool, .n_threads = quarry_threadpool_size(pool)};
+    r.serial = r.n_threads == 1 || opts->serial || bytes < (double)QUARRY_MATMUL_SERIAL_BYTES;
+    if (r.serial)
+        r.n_threads = 1;
+    int rc = matmul_vec_dot(opts, &r, ws, wtr, atr, wtype, parts, n_parts, w_row_bytes, k, x, m, err);
     quarry_matmul_ws_free(own_ws);
     return rc;
 }

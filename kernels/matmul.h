@@ -142,6 +142,28 @@ int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *p
                      quarry_matmul_ws *ws, enum quarry_type wtype, const void *w, int64_t n,
                      int64_t k, const float *x, int64_t m, float *y, quarry_error *err);
 
+/* One of several products that share their activations X: Y = X . W^T with
+ * W of type `type`, n rows of k, and Y m rows of n. */
+struct quarry_matmul_part {
+    enum quarry_type type;
+    const void *w;
+    int64_t n;
+    float *y;
+};
+#define QUARRY_MATMUL_MAX_PARTS 4
+
+/* Several products of the same X (m x k) in one call, as attention's Wq, Wk,
+ * Wv and the feed-forward's gate and up. Where every part has the same weight
+ * type and takes the vec_dot path (decoding), X is quantized and prepared
+ * once and the rows of all parts are handed out as one piece of work, so the
+ * pool is woken once and the threads run out of work together; otherwise
+ * each part is an ordinary quarry_matmul_ex. The results are those of
+ * separate calls, bit for bit. 1 <= n_parts <= QUARRY_MATMUL_MAX_PARTS;
+ * opts as for quarry_matmul_ex (NULL: defaults); errors as quarry_matmul. */
+int quarry_matmul_shared_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *pool,
+                            quarry_matmul_ws *ws, const struct quarry_matmul_part *parts,
+                            int n_parts, int64_t k, const float *x, int64_t m, quarry_error *err);
+
 enum quarry_matmul_path {
     QUARRY_MATMUL_PATH_VEC_DOT = 0,
     QUARRY_MATMUL_PATH_QGEMM,

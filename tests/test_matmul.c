@@ -774,6 +774,75 @@ static void test_small_products_stay_serial(void **state)
     quarry_threadpool_free(pool);
 }
 
+/* quarry_matmul_shared_ex gives, bit for bit, what separate calls give: for
+ * parts of one type (the shared vec_dot path in decoding, the separate paths
+ * from the qgemm's m on) and of mixed types, on 1 to 3 threads, with rows that
+ * make the chunks cross part boundaries; and it refuses 0 or too many parts. */
+static void test_shared_products(void **state)
+{
+    (void)state;
+    static struct quarry_type_traits table[QUARRY_TYPE_COUNT];
+    assert_int_equal(quarry_traits_build(quarry_isa_detected(), table), 0);
+    quarry_threadpool *pools[3] = {NULL, NULL, NULL};
+    quarry_error err;
+    assert_int_equal(quarry_threadpool_new(2, &pools[1], &err), 0);
+    assert_int_equal(quarry_threadpool_new(3, &pools[2], &err), 0);
+    quarry_matmul_ws *ws = quarry_matmul_ws_new();
+    assert_non_null(ws);
+    const enum quarry_type types[] = {QUARRY_TYPE_Q4_0, QUARRY_TYPE_Q8_0, QUARRY_TYPE_Q5_1,
+                                      QUARRY_TYPE_Q4_K, QUARRY_TYPE_Q6_K, QUARRY_TYPE_F16,
+                                      QUARRY_TYPE_F32};
+    const int64_t rows[3] = {700, 37, 5};
+    const int64_t ms[] = {1, 2, 5};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (int mixed = 0; mixed < 2; mixed++)
+            for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+                /* mixed: the middle part is q8_0 (q4_0 for q8_0 itself) */
+                const enum quarry_type t = types[ti];
+                const enum quarry_type other = t == QUARRY_TYPE_Q8_0 ? QUARRY_TYPE_Q4_0 : QUARRY_TYPE_Q8_0;
+                const int64_t k = 2 * 256;
+                struct problem p[3];
+                for (int i = 0; i < 3; i++)
+                    assert_int_equal(make_problem(&p[i], table, mixed && i == 1 ? other : t, rows[i],
+                                                  k, ms[mi], 40 + (uint64_t)i), 0);
+                for (int pi = 0; pi < 3; pi++) {
+                    struct quarry_matmul_opts o = {.table = table};
+                    struct quarry_matmul_part parts[3];
+                    float *separate[3];
+                    for (int i = 0; i < 3; i++) {
+                        separate[i] = malloc(sizeof(float) * (size_t)(p[i].n * p[i].m));
+                        assert_non_null(separate[i]);
+                        assert_int_equal(quarry_matmul_ex(&o, pools[pi], ws, p[i].type, p[i].w, p[i].n,
+                                                          k, p[0].x, p[i].m, separate[i], &err), 0);
+                        for (int64_t j = 0; j < p[i].n * p[i].m; j++)
+                            p[i].y[j] = NAN;
+                        parts[i] = (struct quarry_matmul_part){
+                            .type = p[i].type, .w = p[i].w, .n = p[i].n, .y = p[i].y};
+                    }
+                    assert_int_equal(
+                        quarry_matmul_shared_ex(&o, pools[pi], ws, parts, 3, k, p[0].x, p[0].m, &err), 0);
+                    for (int i = 0; i < 3; i++) {
+                        if (memcmp(separate[i], p[i].y, sizeof(float) * (size_t)(p[i].n * p[i].m)) != 0)
+                            fail_msg("%s%s m=%lld t=%d: part %d differs from its separate product",
+                                     table[t].name, mixed ? " mixed" : "", (long long)p[0].m,
+                                     pools[pi] ? quarry_threadpool_size(pools[pi]) : 1, i);
+                        free(separate[i]);
+                    }
+                }
+                for (int i = 0; i < 3; i++)
+                    free_problem(&p[i]);
+            }
+    struct quarry_matmul_part none[QUARRY_MATMUL_MAX_PARTS + 1] = {{0}};
+    float x[32] = {0};
+    assert_int_equal(quarry_matmul_shared_ex(NULL, NULL, ws, none, 0, 32, x, 1, &err), QUARRY_EINVAL);
+    assert_int_equal(quarry_matmul_shared_ex(NULL, NULL, ws, none, QUARRY_MATMUL_MAX_PARTS + 1, 32, x,
+                                             1, &err),
+                     QUARRY_EINVAL);
+    quarry_matmul_ws_free(ws);
+    quarry_threadpool_free(pools[1]);
+    quarry_threadpool_free(pools[2]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_gemm_large),
         cmocka_unit_test(test_path_choice),
         cmocka_unit_test(test_small_products_stay_serial),
+        cmocka_unit_test(test_shared_products),
     };
     return TU_RUN_GROUP(tests);
 }
