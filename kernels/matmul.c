@@ -289,22 +289,22 @@ static void quantize_activations(const struct runner *r, quarry_from_float_fn fr
 
 /* One weight matrix of a vec_dot product (several when they share X). */
 struct dot_part {
+    quarry_vec_dot_fn vec_dot;
     const uint8_t *w;          /* n rows of w_row_bytes */
+    size_t w_row_bytes;
     float *y;                  /* m rows of n */
     int64_t n, chunk_rows, first_chunk;
+    int prefetch;              /* software prefetch of W (see dot_chunk) */
 };
 
 struct dot_task {
-    quarry_vec_dot_fn vec_dot;
     struct dot_part parts[QUARRY_MATMUL_MAX_PARTS];
     int n_parts;
-    size_t w_row_bytes;
     const uint8_t *xq;         /* m rows of xq_row_bytes */
     size_t xq_row_bytes;
     int64_t m;
     int k;
     int64_t n_chunks, tile_rows;
-    int prefetch;              /* software prefetch of W (see dot_chunk) */
     atomic_int_fast64_t next_chunk;
 };
 
@@ -327,14 +327,14 @@ static void dot_chunk(const struct dot_task *t, int64_t chunk)
     for (int64_t i0 = 0; i0 < t->m; i0 += t->tile_rows) {
         const int64_t i1 = min64(t->m, i0 + t->tile_rows);
         for (int64_t j = j0; j < j1; j++) {
-            const uint8_t *wrow = p->w + (size_t)j * t->w_row_bytes;
-            if (t->prefetch) {
+            const uint8_t *wrow = p->w + (size_t)j * p->w_row_bytes;
+            if (p->prefetch) {
                 const char *ahead = (const char *)wrow + PREFETCH_AHEAD_BYTES;
-                for (size_t o = 0; o < t->w_row_bytes; o += 64)
+                for (size_t o = 0; o < p->w_row_bytes; o += 64)
                     __builtin_prefetch(ahead + o, 0, 3);
             }
             for (int64_t i = i0; i < i1; i++)
-                t->vec_dot(t->k, &p->y[i * p->n + j], wrow, t->xq + (size_t)i * t->xq_row_bytes);
+                p->vec_dot(t->k, &p->y[i * p->n + j], wrow, t->xq + (size_t)i * t->xq_row_bytes);
         }
     }
 }
@@ -359,67 +359,93 @@ static int activation_quantizer(const struct quarry_type_traits *atr, quarry_fro
     return 0;
 }
 
-/* The vec_dot path over n_parts weight matrices of one type that share X:
- * X is quantized (and prepared) once and the chunks of all parts are handed
- * out from one counter, in one run of the pool. */
-static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct runner *r,
-                          quarry_matmul_ws *ws, const struct quarry_type_traits *wtr,
-                          const struct quarry_type_traits *atr, enum quarry_type wtype,
-                          const struct quarry_matmul_part *parts, int n_parts, size_t w_row_bytes,
-                          int64_t k, const float *x, int64_t m, quarry_error *err)
+/* Whether the parts can run as one vec_dot product: each takes the vec_dot
+ * path, all have one activation type and the same activation preparation (or
+ * none), so one quantized (prepared) X serves them all. */
+static int can_share_activations(const struct quarry_matmul_opts *opts,
+                                 const struct quarry_matmul_part *parts, int n_parts, int64_t k,
+                                 int64_t m)
 {
+    const struct quarry_type_traits *first = table_entry(opts->table, parts[0].type);
+    if (!first)
+        return 0;
+    for (int p = 0; p < n_parts; p++) {
+        const struct quarry_type_traits *tr = table_entry(opts->table, parts[p].type);
+        if (!tr || !tr->vec_dot || tr->vec_dot_type != first->vec_dot_type ||
+            tr->act_prepare != first->act_prepare || !parts[p].w || !parts[p].y ||
+            parts[p].n <= 0 || quarry_row_size(parts[p].type, k) == 0 ||
+            quarry_matmul_path(opts, parts[p].type, parts[p].n, k, m) != QUARRY_MATMUL_PATH_VEC_DOT)
+            return 0;
+    }
+    return table_entry(opts->table, first->vec_dot_type) && quarry_row_size(first->vec_dot_type, k) > 0;
+}
+
+/* The vec_dot path over n_parts weight matrices that share X (see
+ * can_share_activations): X is quantized (and prepared) once and the chunks
+ * of all parts are handed out from one counter, in one run of the pool. */
+static int matmul_vec_dot(const struct quarry_matmul_opts *opts, const struct runner *r,
+                          quarry_matmul_ws *ws, const struct quarry_matmul_part *parts,
+                          int n_parts, int64_t k, const float *x, int64_t m, quarry_error *err)
+{
+    const struct quarry_type_traits *wtr = table_entry(opts->table, parts[0].type);
+    const struct quarry_type_traits *atr = table_entry(opts->table, wtr->vec_dot_type);
     const uint8_t *xq;
     size_t xq_row_bytes;
-    quarry_vec_dot_fn vec_dot = wtr->vec_dot;
+    /* prepared activations only where every part has the prepared kernel */
+    int prepare = !opts->unprepared;
+    for (int p = 0; p < n_parts; p++)
+        prepare &= table_entry(opts->table, parts[p].type)->vec_dot_prepared != NULL;
     if (wtr->vec_dot_type == QUARRY_TYPE_F32) {
         xq = (const uint8_t *)x;
         xq_row_bytes = (size_t)k * sizeof(float);
+        prepare = 0;
     } else {
         quarry_from_float_fn from_float;
         int rc = activation_quantizer(atr, &from_float, err);
         if (rc)
             return rc;
         xq_row_bytes = quarry_row_size(wtr->vec_dot_type, k);
-        /* the quantized rows, then (where the type has them) the prepared ones */
-        const int prepare = wtr->vec_dot_prepared && !opts->unprepared;
+        /* the quantized rows, then (where the types have them) the prepared ones */
         const size_t prepared_row_bytes = prepare ? wtr->act_prepared_size(k) : 0;
         const size_t bytes = align64(xq_row_bytes * (size_t)m) + prepared_row_bytes * (size_t)m;
         uint8_t *buf = ws_reserve(ws, bytes);
         if (!buf)
             return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory (%zu bytes)", bytes);
-        quantize_activations(r, from_float, wtype, x, m, k, buf, xq_row_bytes, NULL, 0);
+        quantize_activations(r, from_float, parts[0].type, x, m, k, buf, xq_row_bytes, NULL, 0);
         xq = buf;
         if (prepare) {
             uint8_t *prepared = buf + align64(xq_row_bytes * (size_t)m);
             for (int64_t i = 0; i < m; i++)
                 wtr->act_prepare(k, buf + (size_t)i * xq_row_bytes,
                                  prepared + (size_t)i * prepared_row_bytes);
-            vec_dot = wtr->vec_dot_prepared;
             xq = prepared;
             xq_row_bytes = prepared_row_bytes;
         }
     }
 
     struct dot_task t = {
-        .vec_dot = vec_dot, .n_parts = n_parts, .w_row_bytes = w_row_bytes, .xq = xq,
-        .xq_row_bytes = xq_row_bytes, .m = m, .k = (int)k, .prefetch = !is_float_type(wtype),
+        .n_parts = n_parts, .xq = xq, .xq_row_bytes = xq_row_bytes, .m = m, .k = (int)k,
     };
     int64_t n_total = 0;
     for (int p = 0; p < n_parts; p++)
         n_total += parts[p].n;
     for (int p = 0; p < n_parts; p++) {
+        const struct quarry_type_traits *tr = table_entry(opts->table, parts[p].type);
         struct dot_part *d = &t.parts[p];
+        d->vec_dot = prepare ? tr->vec_dot_prepared : tr->vec_dot;
         d->w = parts[p].w;
+        d->w_row_bytes = quarry_row_size(parts[p].type, k);
         d->y = parts[p].y;
         d->n = parts[p].n;
+        d->prefetch = !is_float_type(parts[p].type);
+        const int64_t row = (int64_t)d->w_row_bytes;
         if (opts->rows_per_chunk > 0) {
             d->chunk_rows = opts->rows_per_chunk;
         } else if (r->n_threads == 1) {
             /* one thread: chunks only for the cache plan */
-            d->chunk_rows = m > 1 ? max64(1, CHUNK_MAX_BYTES / (int64_t)w_row_bytes) : d->n;
+            d->chunk_rows = m > 1 ? max64(1, CHUNK_MAX_BYTES / row) : d->n;
         } else {
             /* the balance is over all parts' rows */
-            const int64_t row = (int64_t)w_row_bytes;
             const int64_t balanced = ceil_div(n_total, (int64_t)r->n_threads * CHUNKS_PER_THREAD);
             int64_t rows = max64(balanced, ceil_div(CHUNK_MIN_BYTES, row));
             if (m > 1) /* the chunk is reused across tiles: keep it in L2 */
@@ -736,7 +762,7 @@ int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *p
         rc = matmul_qgemm(opts, &r, pool, ws, wtr, atr, wtype, w, w_row_bytes, n, k, x, m, y, err);
     } else {
         const struct quarry_matmul_part part = {.type = wtype, .w = w, .n = n, .y = y};
-        rc = matmul_vec_dot(opts, &r, ws, wtr, atr, wtype, &part, 1, w_row_bytes, k, x, m, err);
+        rc = matmul_vec_dot(opts, &r, ws, &part, 1, k, x, m, err);
     }
     quarry_matmul_ws_free(own_ws);
     return rc;
@@ -752,20 +778,10 @@ int quarry_matmul_shared_ex(const struct quarry_matmul_opts *opts, quarry_thread
     if (n_parts < 1 || n_parts > QUARRY_MATMUL_MAX_PARTS || !parts)
         return quarry_errorf(err, QUARRY_EINVAL, "matmul: %d parts (1 to %d)", n_parts,
                              QUARRY_MATMUL_MAX_PARTS);
-    /* together only where every part is a non-empty vec_dot product of one
-     * type (decoding); otherwise each part on its own */
-    const enum quarry_type wtype = parts[0].type;
-    int together = n_parts > 1 && m > 0 && k > 0 && k <= INT_MAX && x;
-    double bytes = 0;
-    for (int p = 0; p < n_parts && together; p++) {
-        together = parts[p].type == wtype && parts[p].n > 0 && parts[p].w && parts[p].y &&
-                   quarry_matmul_path(opts, wtype, parts[p].n, k, m) == QUARRY_MATMUL_PATH_VEC_DOT;
-        bytes += (double)quarry_row_size(wtype, k) * (double)parts[p].n * (double)m;
-    }
-    const struct quarry_type_traits *wtr = together ? table_entry(opts->table, wtype) : NULL;
-    const struct quarry_type_traits *atr = wtr && wtr->vec_dot ? table_entry(opts->table, wtr->vec_dot_type) : NULL;
-    const size_t w_row_bytes = quarry_row_size(wtype, k);
-    if (!atr || w_row_bytes == 0 || quarry_row_size(wtr->vec_dot_type, k) == 0) {
+    /* together only where the parts can share the quantized X (decoding);
+     * otherwise each part on its own */
+    if (n_parts == 1 || m <= 0 || k <= 0 || k > INT_MAX || !x ||
+        !can_share_activations(opts, parts, n_parts, k, m)) {
         for (int p = 0; p < n_parts; p++) {
             int rc = quarry_matmul_ex(opts, pool, ws, parts[p].type, parts[p].w, parts[p].n, k, x,
                                       m, parts[p].y, err);
@@ -774,6 +790,9 @@ int quarry_matmul_shared_ex(const struct quarry_matmul_opts *opts, quarry_thread
         }
         return 0;
     }
+    double bytes = 0;
+    for (int p = 0; p < n_parts; p++)
+        bytes += (double)quarry_row_size(parts[p].type, k) * (double)parts[p].n * (double)m;
     quarry_matmul_ws *own_ws = NULL;
     if (!ws) {
         ws = own_ws = quarry_matmul_ws_new();
@@ -784,7 +803,7 @@ int quarry_matmul_shared_ex(const struct quarry_matmul_opts *opts, quarry_thread
     r.serial = r.n_threads == 1 || opts->serial || bytes < (double)QUARRY_MATMUL_SERIAL_BYTES;
     if (r.serial)
         r.n_threads = 1;
-    int rc = matmul_vec_dot(opts, &r, ws, wtr, atr, wtype, parts, n_parts, w_row_bytes, k, x, m, err);
+    int rc = matmul_vec_dot(opts, &r, ws, parts, n_parts, k, x, m, err);
     quarry_matmul_ws_free(own_ws);
     return rc;
 }

@@ -20,6 +20,9 @@
  * id = 1/d, roundf(x*id) with ties away from zero, emulated exactly as trunc
  * plus a +-1 correction); a block whose values or inverse scale are not finite
  * takes the scalar path, so every input gives the reference's bytes.
+ *
+ * It also defines avx512_prepare_q8_0, the act_prepare of every weight type
+ * with q8_0 activations (kernels/simd_avx512.h).
  */
 #include <immintrin.h>
 
@@ -84,6 +87,11 @@ static void vec_dot_q8_0_q8_0_avx512(int n, float *s, const void *vx, const void
 static void vec_dot_q8_0_prepared_avx512(int n, float *s, const void *vx, const void *prepared)
 {
     *s = avx512_legacy_vec_dot_prepared(n / QK8_0, vx, sizeof(block_q8_0), prepared, q8_0_terms);
+}
+
+void avx512_prepare_q8_0(int64_t k, const void *vy, void *prepared)
+{
+    avx512_legacy_prepare(k, vy, sizeof(block_q8_0), prepared, avx512_act_group_q8_0);
 }
 
 void quarry_kernels_q8_0_avx512(struct quarry_type_traits *table)

@@ -8,6 +8,9 @@
  * trunc plus a +-1 correction, s = fp16((float)sum(q) * d)); a block whose
  * values or inverse scale are not finite takes the scalar path, so every
  * input gives the reference's bytes.
+ *
+ * It also defines avx512_prepare_q8_1, the act_prepare of every weight type
+ * with q8_1 activations (kernels/simd_avx512.h).
  */
 #include <immintrin.h>
 
@@ -39,6 +42,11 @@ static void dequantize_row_q8_1_avx512(const void *vx, float *y, int64_t n)
         avx512_store_scaled_i8x32(_mm_loadu_si128((const __m128i *)x[i].qs),
                                   _mm_loadu_si128((const __m128i *)(x[i].qs + 16)),
                                   _mm512_set1_ps(_cvtsh_ss(x[i].d)), y + i * QK8_1);
+}
+
+void avx512_prepare_q8_1(int64_t k, const void *vy, void *prepared)
+{
+    avx512_legacy_prepare(k, vy, sizeof(block_q8_1), prepared, avx512_act_group_q8_1);
 }
 
 void quarry_kernels_q8_1_avx512(struct quarry_type_traits *table)

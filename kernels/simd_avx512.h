@@ -414,16 +414,12 @@ SIMD_ALWAYS_INLINE void avx512_legacy_prepare(int64_t k, const void *vy, size_t 
     }
 }
 
-/* act_prepare of the traits for q8_0 and q8_1 activations */
-static inline void avx512_prepare_q8_0(int64_t k, const void *vy, void *prepared)
-{
-    avx512_legacy_prepare(k, vy, sizeof(block_q8_0), prepared, avx512_act_group_q8_0);
-}
-
-static inline void avx512_prepare_q8_1(int64_t k, const void *vy, void *prepared)
-{
-    avx512_legacy_prepare(k, vy, sizeof(block_q8_1), prepared, avx512_act_group_q8_1);
-}
+/* act_prepare of the traits for q8_0 and q8_1 activations, defined once (in
+ * q8_0_avx512.c and q8_1_avx512.c) so that every weight type with the same
+ * activations has the same function: matmul shares one prepared X between
+ * products whose act_prepare is the same. */
+void avx512_prepare_q8_0(int64_t k, const void *vy, void *prepared);
+void avx512_prepare_q8_1(int64_t k, const void *vy, void *prepared);
 
 /* The 16 fold lanes of acc in order and the scalar's pairwise tree. */
 static inline float avx512_legacy_finish(__m512 acc)

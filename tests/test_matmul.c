@@ -797,9 +797,17 @@ static void test_shared_products(void **state)
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (int mixed = 0; mixed < 2; mixed++)
             for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
-                /* mixed: the middle part is q8_0 (q4_0 for q8_0 itself) */
+                /* mixed: the middle part of another type with the same
+                 * activations where there is one (q4_0 / q8_0, q4_K / q6_K:
+                 * still one shared product), q8_0 beside q5_1 and the floats */
                 const enum quarry_type t = types[ti];
-                const enum quarry_type other = t == QUARRY_TYPE_Q8_0 ? QUARRY_TYPE_Q4_0 : QUARRY_TYPE_Q8_0;
+                enum quarry_type other = QUARRY_TYPE_Q8_0;
+                if (t == QUARRY_TYPE_Q8_0)
+                    other = QUARRY_TYPE_Q4_0;
+                else if (t == QUARRY_TYPE_Q4_K)
+                    other = QUARRY_TYPE_Q6_K;
+                else if (t == QUARRY_TYPE_Q6_K)
+                    other = QUARRY_TYPE_Q4_K;
                 const int64_t k = 2 * 256;
                 struct problem p[3];
                 for (int i = 0; i < 3; i++)
