@@ -696,6 +696,22 @@ typedef __m256i (*avx2_kq_sums_min_fn)(const void *x, const block_q8_K *y, __m12
 /* one super-block's int32 isum lanes */
 typedef __m256i (*avx2_kq_sums_fn)(const void *x, const block_q8_K *y);
 
+/* One group of count (1..4) super-blocks of avx2_kq_vec_dot_min; the loops
+ * call it with a constant 4 for whole groups, so the branches on count
+ * compile away there. */
+SIMD_ALWAYS_INLINE float avx2_kq_group_min(float sumf, int count, const uint8_t *xb, size_t x_bytes,
+                                           size_t d_offset, const block_q8_K *y, avx2_kq_sums_min_fn sums)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m128i m0, m1 = _mm_setzero_si128(), m2 = _mm_setzero_si128(), m3 = _mm_setzero_si128();
+    const __m256i a0 = sums(xb, y, &m0);
+    const __m256i a1 = count > 1 ? sums(xb + x_bytes, y + 1, &m1) : zero;
+    const __m256i a2 = count > 2 ? sums(xb + 2 * x_bytes, y + 2, &m2) : zero;
+    const __m256i a3 = count > 3 ? sums(xb + 3 * x_bytes, y + 3, &m3) : zero;
+    return kq_fold4_min(sumf, avx2_kq_reduce4_min(a0, a1, a2, a3, m0, m1, m2, m3),
+                        kq_scales4_min(xb + d_offset, x_bytes, y, count), count);
+}
+
 /* The dot product of nb super-blocks with mins (q2_K, q4_K, q5_K . q8_K);
  * d_offset: where d (then dmin) sits in a block of x_bytes. */
 SIMD_ALWAYS_INLINE float avx2_kq_vec_dot_min(int nb, const void *vx, size_t x_bytes, size_t d_offset,
@@ -703,19 +719,24 @@ SIMD_ALWAYS_INLINE float avx2_kq_vec_dot_min(int nb, const void *vx, size_t x_by
 {
     const uint8_t *x = vx;
     float sumf = 0.0f;
-    for (int i = 0; i < nb; i += 4) {
-        const int count = nb - i < 4 ? nb - i : 4;
-        const uint8_t *xb = x + i * x_bytes;
-        const __m256i zero = _mm256_setzero_si256();
-        __m128i m0, m1 = _mm_setzero_si128(), m2 = _mm_setzero_si128(), m3 = _mm_setzero_si128();
-        const __m256i a0 = sums(xb, y + i, &m0);
-        const __m256i a1 = count > 1 ? sums(xb + x_bytes, y + i + 1, &m1) : zero;
-        const __m256i a2 = count > 2 ? sums(xb + 2 * x_bytes, y + i + 2, &m2) : zero;
-        const __m256i a3 = count > 3 ? sums(xb + 3 * x_bytes, y + i + 3, &m3) : zero;
-        sumf = kq_fold4_min(sumf, avx2_kq_reduce4_min(a0, a1, a2, a3, m0, m1, m2, m3),
-                            kq_scales4_min(xb + d_offset, x_bytes, y + i, count), count);
-    }
+    int i = 0;
+    for (; i + 4 <= nb; i += 4)
+        sumf = avx2_kq_group_min(sumf, 4, x + i * x_bytes, x_bytes, d_offset, y + i, sums);
+    if (i < nb)
+        sumf = avx2_kq_group_min(sumf, nb - i, x + i * x_bytes, x_bytes, d_offset, y + i, sums);
     return sumf;
+}
+
+/* One group of count (1..4) super-blocks of avx2_kq_vec_dot. */
+SIMD_ALWAYS_INLINE float avx2_kq_group(float sumf, int count, const uint8_t *xb, size_t x_bytes,
+                                       size_t d_offset, const block_q8_K *y, avx2_kq_sums_fn sums)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i a0 = sums(xb, y);
+    const __m256i a1 = count > 1 ? sums(xb + x_bytes, y + 1) : zero;
+    const __m256i a2 = count > 2 ? sums(xb + 2 * x_bytes, y + 2) : zero;
+    const __m256i a3 = count > 3 ? sums(xb + 3 * x_bytes, y + 3) : zero;
+    return kq_fold4(sumf, avx2_kq_reduce4(a0, a1, a2, a3), kq_scales4(xb + d_offset, x_bytes, y, count), count);
 }
 
 /* The dot product of nb super-blocks without mins (q3_K, q6_K . q8_K). */
@@ -724,17 +745,11 @@ SIMD_ALWAYS_INLINE float avx2_kq_vec_dot(int nb, const void *vx, size_t x_bytes,
 {
     const uint8_t *x = vx;
     float sumf = 0.0f;
-    for (int i = 0; i < nb; i += 4) {
-        const int count = nb - i < 4 ? nb - i : 4;
-        const uint8_t *xb = x + i * x_bytes;
-        const __m256i zero = _mm256_setzero_si256();
-        const __m256i a0 = sums(xb, y + i);
-        const __m256i a1 = count > 1 ? sums(xb + x_bytes, y + i + 1) : zero;
-        const __m256i a2 = count > 2 ? sums(xb + 2 * x_bytes, y + i + 2) : zero;
-        const __m256i a3 = count > 3 ? sums(xb + 3 * x_bytes, y + i + 3) : zero;
-        sumf = kq_fold4(sumf, avx2_kq_reduce4(a0, a1, a2, a3), kq_scales4(xb + d_offset, x_bytes, y + i, count),
-                        count);
-    }
+    int i = 0;
+    for (; i + 4 <= nb; i += 4)
+        sumf = avx2_kq_group(sumf, 4, x + i * x_bytes, x_bytes, d_offset, y + i, sums);
+    if (i < nb)
+        sumf = avx2_kq_group(sumf, nb - i, x + i * x_bytes, x_bytes, d_offset, y + i, sums);
     return sumf;
 }
 
