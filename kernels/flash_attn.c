@@ -81,7 +81,7 @@ size_t quarry_flash_attn_scratch_floats(const struct quarry_attn *a)
     const size_t group = (size_t)(a->n_head / a->n_head_kv);
     return 2 * (size_t)FA_TILE * (size_t)a->head_dim /* K (transposed) and V tiles */
            + (size_t)a->head_dim                      /* one converted K row */
-           + FA_TILE                                  /* scores of one row */
+           + 4 * FA_TILE                              /* scores of four rows */
            + 2 * FA_Q_BLOCK * group;                  /* (m, l) per row */
 }
 
@@ -134,6 +134,16 @@ static quarry_fa_tile_fn tile_kernel(enum quarry_isa isa)
     return quarry_fa_tile_scalar;
 }
 
+/* Levels without a four-row kernel: the single-row one per row. */
+static void fold_rows(quarry_fa_tile_fn one, const float *q, size_t q_stride, const float *kt,
+                      const float *v, int n, int hd, float scale, float *scores, float *m, float *l,
+                      float *o, size_t o_stride)
+{
+    for (int r = 0; r < 4; r++)
+        one(q + (size_t)r * q_stride, kt, v, n, hd, scale, scores, &m[r], &l[r],
+            o + (size_t)r * o_stride);
+}
+
 /* Byte address of row j's slice for KV head kvh. */
 static const uint8_t *kv_row(const void *base, size_t stride, size_t head_off, int j)
 {
@@ -153,8 +163,8 @@ void quarry_flash_attn_task_isa(const struct quarry_attn *a, int task, float *sc
     float *k_tile = scratch;                                /* [hd][FA_TILE], transposed */
     float *v_tile = k_tile + (size_t)FA_TILE * hd;          /* [FA_TILE][hd] */
     float *k_row = v_tile + (size_t)FA_TILE * hd;           /* [hd] */
-    float *scores = k_row + hd;                             /* [FA_TILE] */
-    float *row_max = scores + FA_TILE;                      /* [(t1-t0) * group] */
+    float *scores = k_row + hd;                             /* [4][FA_TILE] */
+    float *row_max = scores + 4 * FA_TILE;                  /* [(t1-t0) * group] */
     float *row_sum = row_max + (size_t)FA_Q_BLOCK * group;  /* [(t1-t0) * group] */
 
     quarry_to_float_fn to_float =
@@ -201,7 +211,22 @@ void quarry_flash_attn_task_isa(const struct quarry_attn *a, int task, float *sc
                 limit = a->q_pos[t] + 1;
             if (limit <= j0)
                 continue;
-            for (int g = 0; g < group; g++) {
+            int g = 0;
+            /* the group's query heads four at a time (contiguous in q and
+             * out, hd apart), then one at a time */
+            for (; g + 4 <= group; g += 4) {
+                const int h = kvh * group + g;
+                const int r = (t - t0) * group + g;
+                const float *qr = a->q + (int64_t)t * a->q_stride + (int64_t)h * hd;
+                float *orow = a->out + (int64_t)t * a->out_stride + (int64_t)h * hd;
+                if (isa >= QUARRY_ISA_AVX512)
+                    quarry_fa_tile4_avx512(qr, (size_t)hd, k_tile, v_tile, limit - j0, hd, a->scale,
+                                           scores, &row_max[r], &row_sum[r], orow, (size_t)hd);
+                else
+                    fold_rows(fold_tile, qr, (size_t)hd, k_tile, v_tile, limit - j0, hd, a->scale,
+                              scores, &row_max[r], &row_sum[r], orow, (size_t)hd);
+            }
+            for (; g < group; g++) {
                 const int h = kvh * group + g;
                 const int r = (t - t0) * group + g;
                 fold_tile(a->q + (int64_t)t * a->q_stride + (int64_t)h * hd, k_tile, v_tile,

@@ -97,4 +97,16 @@ void quarry_fa_tile_avx2(const float *q, const float *kt, const float *v, int n,
 void quarry_fa_tile_avx512(const float *q, const float *kt, const float *v, int n, int head_dim,
                            float scale, float *scores, float *m, float *l, float *o);
 
+/* The same for four query rows against one tile (rows r = 0..3 at q + r *
+ * q_stride and o + r * o_stride, state m[r], l[r], scores [4][QUARRY_FA_KV_TILE]),
+ * each row's result bit for bit that of the single-row kernel of its level.
+ * The AVX-512 level has its own (K and V loaded once for the four rows); the
+ * others call their single-row kernel four times. */
+typedef void (*quarry_fa_tile4_fn)(const float *q, size_t q_stride, const float *kt, const float *v,
+                                   int n, int head_dim, float scale, float *scores, float *m, float *l,
+                                   float *o, size_t o_stride);
+void quarry_fa_tile4_avx512(const float *q, size_t q_stride, const float *kt, const float *v, int n,
+                            int head_dim, float scale, float *scores, float *m, float *l, float *o,
+                            size_t o_stride);
+
 #endif

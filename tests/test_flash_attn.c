@@ -260,6 +260,61 @@ static void test_bad_arguments(void **state)
     problem_free(&p);
 }
 
+/* The AVX-512 four-row tile kernel gives each row exactly what the
+ * single-row kernel gives it: from a fresh state and from a state earlier
+ * tiles left, for full and partial tiles and head sizes with masked tails. */
+static void test_four_row_tile_kernel(void **state)
+{
+    (void)state;
+    if (quarry_isa_detected() < QUARRY_ISA_AVX512) {
+        print_message("  no AVX-512 on this CPU: the four-row kernel is not built for this level\n");
+        return;
+    }
+    enum { T = QUARRY_FA_KV_TILE };
+    const int head_dims[] = {8, 64, 100, 128};
+    const int lengths[] = {1, 17, 50, 64};
+    uint64_t rng = 77;
+    for (size_t hi = 0; hi < 4; hi++)
+        for (size_t ni = 0; ni < 4; ni++)
+            for (int fresh = 0; fresh < 2; fresh++) {
+                const int hd = head_dims[hi], n = lengths[ni];
+                float *q = malloc(sizeof(float) * 4 * (size_t)hd);
+                float *kt = malloc(sizeof(float) * (size_t)hd * T);
+                float *v = malloc(sizeof(float) * (size_t)T * (size_t)hd);
+                float *o1 = malloc(sizeof(float) * 4 * (size_t)hd);
+                float *o4 = malloc(sizeof(float) * 4 * (size_t)hd);
+                float scores1[T], scores4[4 * T];
+                float m1[4], l1[4], m4[4], l4[4];
+                assert_true(q && kt && v && o1 && o4);
+                for (int i = 0; i < 4 * hd; i++)
+                    q[i] = tu_rand_uniform(&rng) * 2.0f - 1.0f;
+                for (int i = 0; i < hd * T; i++)
+                    kt[i] = tu_rand_uniform(&rng) * 2.0f - 1.0f;
+                for (int i = 0; i < T * hd; i++)
+                    v[i] = tu_rand_uniform(&rng) * 2.0f - 1.0f;
+                for (int r = 0; r < 4; r++) {
+                    m1[r] = m4[r] = fresh ? -INFINITY : 0.5f * (float)r - 0.25f;
+                    l1[r] = l4[r] = fresh ? 0.0f : 3.0f + (float)r;
+                    for (int d = 0; d < hd; d++)
+                        o1[r * hd + d] = o4[r * hd + d] = fresh ? 0.0f : tu_rand_uniform(&rng);
+                }
+                for (int r = 0; r < 4; r++)
+                    quarry_fa_tile_avx512(q + r * hd, kt, v, n, hd, 0.125f, scores1, &m1[r], &l1[r],
+                                          o1 + r * hd);
+                quarry_fa_tile4_avx512(q, (size_t)hd, kt, v, n, hd, 0.125f, scores4, m4, l4, o4,
+                                       (size_t)hd);
+                if (memcmp(m1, m4, sizeof m1) != 0 || memcmp(l1, l4, sizeof l1) != 0 ||
+                    memcmp(o1, o4, sizeof(float) * 4 * (size_t)hd) != 0)
+                    fail_msg("four-row kernel differs from the single-row one (hd %d, n %d, %s)", hd,
+                             n, fresh ? "fresh state" : "earlier state");
+                free(q);
+                free(kt);
+                free(v);
+                free(o1);
+                free(o4);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_strided_rows),
         cmocka_unit_test(test_tasks_independent),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_four_row_tile_kernel),
     };
     return TU_RUN_GROUP(tests);
 }
