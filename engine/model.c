@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
+#include "kernels/swiglu.h"
 
 /* ---- architectures ------------------------------------------------------ */
 
@@ -815,6 +816,40 @@ static int attention_block(quarry_context *ctx, int32_t layer, int32_t n, quarry
     return 0;
 }
 
+/* g = silu(g) * up over `total` values; a prompt's worth is spread over the
+ * pool in chunks (it is a few percent of prompt time on one thread). */
+#define SWIGLU_CHUNK 16384 /* values per hand-out */
+
+struct swiglu_run {
+    float *g;
+    const float *up;
+    int64_t total;
+    atomic_int_fast64_t next;
+};
+
+static void swiglu_worker(void *arg, int thread, int n_threads)
+{
+    (void)thread, (void)n_threads;
+    struct swiglu_run *run = arg;
+    for (int64_t c = atomic_fetch_add(&run->next, 1); c * SWIGLU_CHUNK < run->total;
+         c = atomic_fetch_add(&run->next, 1)) {
+        const int64_t i0 = c * SWIGLU_CHUNK;
+        const int64_t len = run->total - i0 < SWIGLU_CHUNK ? run->total - i0 : SWIGLU_CHUNK;
+        quarry_swiglu(run->g + i0, run->up + i0, len);
+    }
+}
+
+static void swiglu(quarry_context *ctx, float *g, const float *up, int64_t total)
+{
+    if (total <= SWIGLU_CHUNK) {
+        quarry_swiglu(g, up, total);
+        return;
+    }
+    struct swiglu_run run = {.g = g, .up = up, .total = total};
+    atomic_init(&run.next, 0);
+    quarry_threadpool_run_any(ctx->pool, swiglu_worker, &run);
+}
+
 /* x += Wdown . (silu(Wgate xb) * (Wup xb)), xb = rmsnorm(x) * ffn_norm */
 static int ffn_block(quarry_context *ctx, int32_t layer, int32_t n, quarry_error *err)
 {
@@ -828,10 +863,7 @@ static int ffn_block(quarry_context *ctx, int32_t layer, int32_t n, quarry_error
     float *const gate_up_out[2] = {ctx->hb, ctx->hb2};
     if ((rc = linear_shared(ctx, gate_up, gate_up_out, 2, ctx->xb, n, err)))
         return rc;
-    for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
-        const float g = ctx->hb[i];
-        ctx->hb[i] = g / (1.0f + expf(-g)) * ctx->hb2[i]; /* silu(g) * up */
-    }
+    swiglu(ctx, ctx->hb, ctx->hb2, (int64_t)n * hp->n_ff); /* hb = silu(hb) * hb2 */
     if ((rc = linear(ctx, &L->w_down, ctx->hb, n, ctx->xb, err)))
         return rc;
     for (size_t i = 0; i < (size_t)n * hp->n_embd; i++)
