@@ -774,10 +774,11 @@ static void test_small_products_stay_serial(void **state)
     quarry_threadpool_free(pool);
 }
 
-/* quarry_matmul_shared_ex gives, bit for bit, what separate calls give: for
- * parts of one type (the shared vec_dot path in decoding, the separate paths
- * from the qgemm's m on) and of mixed types, on 1 to 3 threads, with rows that
- * make the chunks cross part boundaries; and it refuses 0 or too many parts. */
+/* quarry_matmul_shared_ex gives, bit for bit, what separate calls give and
+ * what direct vec_dot calls give: for parts of one type (the shared vec_dot
+ * path in decoding, the separate paths from the qgemm's m on) and of mixed
+ * types, on 1 to 3 threads, with rows that make the chunks cross part
+ * boundaries; and it refuses 0 or too many parts. */
 static void test_shared_products(void **state)
 {
     (void)state;
@@ -792,7 +793,7 @@ static void test_shared_products(void **state)
     const enum quarry_type types[] = {QUARRY_TYPE_Q4_0, QUARRY_TYPE_Q8_0, QUARRY_TYPE_Q5_1,
                                       QUARRY_TYPE_Q4_K, QUARRY_TYPE_Q6_K, QUARRY_TYPE_F16,
                                       QUARRY_TYPE_F32};
-    const int64_t rows[3] = {700, 37, 5};
+    const int64_t rows[3] = {700, 37, 3000};
     const int64_t ms[] = {1, 2, 5};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (int mixed = 0; mixed < 2; mixed++)
@@ -830,11 +831,17 @@ static void test_shared_products(void **state)
                     assert_int_equal(
                         quarry_matmul_shared_ex(&o, pools[pi], ws, parts, 3, k, p[0].x, p[0].m, &err), 0);
                     for (int i = 0; i < 3; i++) {
+                        char what[96];
+                        snprintf(what, sizeof what, "%s%s m=%lld t=%d part %d", table[t].name,
+                                 mixed ? " mixed" : "", (long long)p[0].m,
+                                 pools[pi] ? quarry_threadpool_size(pools[pi]) : 1, i);
                         if (memcmp(separate[i], p[i].y, sizeof(float) * (size_t)(p[i].n * p[i].m)) != 0)
-                            fail_msg("%s%s m=%lld t=%d: part %d differs from its separate product",
-                                     table[t].name, mixed ? " mixed" : "", (long long)p[0].m,
-                                     pools[pi] ? quarry_threadpool_size(pools[pi]) : 1, i);
+                            fail_msg("%s: differs from its separate product", what);
                         free(separate[i]);
+                        float *own_x = p[i].x; /* the shared X for the direct check */
+                        p[i].x = p[0].x;
+                        check_exact_vec_dot(&p[i], table, what);
+                        p[i].x = own_x;
                     }
                 }
                 for (int i = 0; i < 3; i++)
