@@ -42,6 +42,7 @@
 
 #include "engine/chat.h"
 #include "engine/gguf.h"
+#include "engine/server/server.h"
 #include "engine/tokenizer.h"
 #include "tests/prom_text.h"
 
@@ -602,6 +603,42 @@ static void test_greedy_golden(void **state)
     free(r.body);
 
     server_stop(&s);
+}
+
+/* Before a model is attached (quarry serve binds first, then loads), /health
+ * answers 503 {"status":"loading"} with Retry-After: 1, /v1/models and the
+ * completion routes 503 model_loading, so a client or a load balancer can
+ * wait for the server instead of failing. The server runs in this process. */
+static void test_loading_is_503(void **state)
+{
+    (void)state;
+    const struct srv_options o = {.host = "127.0.0.1", .port = 0, .model_id = "m"};
+    srv_server *srv = NULL;
+    quarry_error err = {0};
+    assert_int_equal(srv_server_start(&o, &srv, &err), 0);
+    const int port = srv_server_port(srv);
+    struct reply r = {0};
+    http(port, NULL, "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(r.body);
+    assert_non_null(strstr(r.body, "\"loading\""));
+    assert_string_equal(r.retry_after, "1");
+    free(r.body);
+    r = (struct reply){0};
+    http(port, "POST", "/v1/chat/completions", NULL,
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(r.body);
+    assert_non_null(strstr(r.body, "model_loading"));
+    assert_string_equal(r.retry_after, "1");
+    free(r.body);
+    r = (struct reply){0};
+    http(port, "POST", "/v1/completions", NULL, "{\"prompt\":\"hi\"}", &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(r.body);
+    assert_non_null(strstr(r.body, "model_loading"));
+    free(r.body);
+    srv_server_free(srv);
 }
 
 static void test_errors(void **state)
@@ -1190,6 +1227,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_greedy_golden, kill_leftover_server),
         cmocka_unit_test_teardown(test_load_generator_agrees_with_server, kill_leftover_server),
+        cmocka_unit_test(test_loading_is_503),
         cmocka_unit_test_teardown(test_errors, kill_leftover_server),
         cmocka_unit_test_teardown(test_auth_and_rate_limits, kill_leftover_server),
         cmocka_unit_test_teardown(test_concurrent_equals_sequential, kill_leftover_server),

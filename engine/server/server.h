@@ -21,7 +21,7 @@
  * up to grace seconds, ends the rest with a final SSE error event and
  * `data: [DONE]`, waits for the last bytes to go out and stops the daemon.
  *
- * Threads: libmicrohttpd's one internal epoll thread handles every
+ * Threads: libmicrohttpd's one internal poll thread handles every
  * connection (parsing, auth, tokenizing, formatting); the scheduler thread
  * runs the model and hands text to connections, which are suspended while
  * they have nothing to send and resumed when text arrives. A client that
