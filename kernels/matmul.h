@@ -14,7 +14,12 @@
  *            (a late or slow thread simply takes fewer). Within a chunk, each
  *            weight row is dotted with a tile of activation rows while it sits
  *            in L1, and the chunk is reused from L2 across tiles. m = 1
- *            (decoding) streams W exactly once.
+ *            (decoding) streams W exactly once, with quantized rows
+ *            prefetched 4 KiB ahead; where the type has vec_dot_prepared
+ *            (kernels.h: the legacy types on AVX-512), the quantized rows are
+ *            prepared once and that kernel is called instead (same bits).
+ *            quarry_matmul_shared_ex runs several products of one X this way
+ *            as one piece of work.
  *   qgemm    quantized weights (q4_0 .. q8_0, q2_K .. q6_K) with m at least
  *            quarry_matmul_qgemm_min_m() on a CPU with AVX-512 VNNI: the same
  *            quantized activations, but W unpacked once per product into
