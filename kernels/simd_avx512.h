@@ -388,7 +388,6 @@ typedef struct avx512_act_group (*avx512_act_group_fn)(const uint8_t *y);
 /* The largest block of either side (q8_0: 34 bytes, q8_1: 36). */
 #define AVX512_LEGACY_MAX_BLOCK 36
 
-
 /* Bytes of a prepared activation row of k values (whole groups; 64-aligned). */
 static inline size_t avx512_legacy_prepared_size(int64_t k)
 {
