@@ -8,7 +8,9 @@
 #                  and mixture quarry synth makes; BF16 included, F32 not)
 #   BENCH_SHAPE    synth shape (default tinyllama-1.1b; stories260K for a smoke run)
 #   BENCH_VOCAB    GGUF whose tokenizer the models get (default: llama's 32000-token
-#                  SPM vocabulary from tests/data/vocab; stories260K's own for that shape)
+#                  SPM vocabulary, from tests/data/llama-2-tiny-random.gguf, whose
+#                  scores are intact (the copy in tests/data/vocab is damaged, see its
+#                  README); stories260K's own for that shape)
 #   BENCH_CACHE    where generated models are kept (default .bench-cache, ignored by git)
 #   BENCH_THREADS  threads (default: one per physical core)
 #   BENCH_QUICK=1  short runs everywhere: checks the machinery, not figures to quote
@@ -26,7 +28,7 @@ types=${BENCH_TYPES:-F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_1 Q5_0 Q4_K_M Q4_K_S Q4
 if [ "$shape" = stories260K ]; then
     vocab=${BENCH_VOCAB:-tests/data/stories260K.gguf}
 else
-    vocab=${BENCH_VOCAB:-tests/data/vocab/ggml-vocab-llama-spm.gguf}
+    vocab=${BENCH_VOCAB:-tests/data/llama-2-tiny-random.gguf}
 fi
 [ -x "$quarry" ] || { echo "bench: $quarry is not built" >&2; exit 1; }
 mkdir -p "$cache" results
