@@ -230,6 +230,18 @@ struct runner {
     int n_threads; /* 1 when serial */
 };
 
+/* The pool, or the caller alone for products (weight bytes x activation
+ * rows) too small to pay for waking it, or when opts says so. */
+static struct runner make_runner(quarry_threadpool *pool, const struct quarry_matmul_opts *opts,
+                                 double bytes)
+{
+    struct runner r = {.pool = pool, .n_threads = quarry_threadpool_size(pool)};
+    r.serial = r.n_threads == 1 || opts->serial || bytes < (double)QUARRY_MATMUL_SERIAL_BYTES;
+    if (r.serial)
+        r.n_threads = 1;
+    return r;
+}
+
 static void run(const struct runner *r, quarry_task_fn fn, void *arg)
 {
     if (r->serial)
@@ -739,11 +751,7 @@ int quarry_matmul_ex(const struct quarry_matmul_opts *opts, quarry_threadpool *p
         if (!ws)
             return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory");
     }
-    struct runner r = {.pool = pool, .n_threads = quarry_threadpool_size(pool)};
-    r.serial = r.n_threads == 1 || opts->serial ||
-               (double)w_row_bytes * (double)n * (double)m < (double)QUARRY_MATMUL_SERIAL_BYTES;
-    if (r.serial)
-        r.n_threads = 1;
+    const struct runner r = make_runner(pool, opts, (double)w_row_bytes * (double)n * (double)m);
     const enum quarry_matmul_path path = quarry_matmul_path(opts, wtype, n, k, m);
     const struct quarry_type_traits *atr = NULL;
     int rc;
@@ -799,10 +807,7 @@ int quarry_matmul_shared_ex(const struct quarry_matmul_opts *opts, quarry_thread
         if (!ws)
             return quarry_errorf(err, QUARRY_ENOMEM, "matmul: out of memory");
     }
-    struct runner r = {.pool = pool, .n_threads = quarry_threadpool_size(pool)};
-    r.serial = r.n_threads == 1 || opts->serial || bytes < (double)QUARRY_MATMUL_SERIAL_BYTES;
-    if (r.serial)
-        r.n_threads = 1;
+    const struct runner r = make_runner(pool, opts, bytes);
     int rc = matmul_vec_dot(opts, &r, ws, parts, n_parts, k, x, m, err);
     quarry_matmul_ws_free(own_ws);
     return rc;
